@@ -1,0 +1,369 @@
+"""The `newswatch` command line: thin commands over pipeline/.
+
+Exit codes: 0 done; 1 the command failed (e.g. the store cannot be opened); 2 bad usage or
+configuration; 3 done, but one or more feeds failed (their errors are in the summary and in
+`newswatch feeds`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline import __version__
+from pipeline.config import ConfigError, FeedConfig, Settings, load_feeds, load_settings
+from pipeline.feeds import FeedPoller, FetchResult
+from pipeline.stores import Store, StoreError, open_store
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL = 0, 1, 2, 3
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class Context:
+    """What every command gets: settings, and the feeds file chosen with --feeds."""
+
+    def __init__(self, home: Path | None, verbose: int) -> None:
+        self.home = home
+        self.verbose = verbose
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(home=self.home)
+        return self._settings
+
+    def feeds(self, path: Path | None) -> list[FeedConfig]:
+        return load_feeds(path or self.settings.feeds_path)
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        store = open_store(self.settings.store_location)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def emit_json(data: Any) -> None:
+    """JSON on stdout, unwrapped, for scripts."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def handle_errors(func: Callable[..., int | None]) -> Callable[..., None]:
+    """Turn known errors into one clear line and the documented exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            code = func(*args, **kwargs) or EXIT_OK
+        except ConfigError as exc:
+            err.print(f"[bold red]configuration error:[/] {escape(str(exc))}")
+            code = EXIT_CONFIG
+        except StoreError as exc:
+            err.print(f"[bold red]store error:[/] {escape(str(exc))}")
+            code = EXIT_FAILED
+        sys.exit(code)
+
+    return wrapper
+
+
+feeds_option = click.option(
+    "--feeds",
+    "feeds_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Feeds YAML file (default: NEWSWATCH_FEEDS_FILE or config/feeds.yaml).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
+force_option = click.option("--force", is_flag=True, help="Poll feeds that are backing off after failures, too.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data folder for the store, outbox, dead letters and caches (default: NEWSWATCH_HOME or ./var).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="newswatch")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, verbose: int) -> None:
+    """Newswatch: news monitoring for counter-terrorism analysts."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)])
+    ctx.obj = Context(home, verbose)
+
+
+class RichReporter:
+    """Progress bars on stderr for the stages of a pass."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def stage(self, name: str, total: int | None) -> None:
+        self.tasks[name] = self.progress.add_task(name, total=total)
+
+    def advance(self, name: str, n: int = 1) -> None:
+        if name in self.tasks:
+            self.progress.advance(self.tasks[name], n)
+
+    def feed_done(self, result: FetchResult) -> None:
+        if result.status == "failed":
+            self.progress.console.print(f"[red]✗[/] {escape(result.feed.id)}: {escape(result.error or '')}")
+
+
+def progress_bars() -> Progress:
+    return Progress(
+        TextColumn("{task.description:>10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+
+
+@cli.command()
+@feeds_option
+@force_option
+@json_option
+@click.pass_obj
+@handle_errors
+def run(obj: Context, feeds_file: Path | None, force: bool, as_json: bool) -> int:
+    """Run one pass: fetch -> normalise -> tag -> store -> alerts."""
+    from pipeline.run import run_pass
+
+    settings, feeds = obj.settings, obj.feeds(feeds_file)
+    with obj.store() as store, progress_bars() as progress:
+        summary = run_pass(settings, feeds, store, reporter=RichReporter(progress), force=force)
+    if as_json:
+        emit_json(summary.to_dict())
+    else:
+        print_summary(summary.to_dict(), settings)
+    return EXIT_PARTIAL if summary.feeds_failed else EXIT_OK
+
+
+def print_summary(data: dict[str, Any], settings: Settings) -> None:
+    table = Table(title="Newswatch pass", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    rows = [
+        ("feeds ok", data["feeds_ok"]),
+        ("feeds not modified", data["feeds_not_modified"]),
+        ("feeds failed", data["feeds_failed"]),
+        ("feeds skipped (backoff)", data["feeds_skipped"]),
+        ("feeds disabled", data["feeds_disabled"]),
+        ("entries read", data["entries"]),
+        ("entries rejected", data["entry_errors"]),
+        ("duplicates dropped", data["duplicates"]),
+        ("already stored", data["already_seen"]),
+        ("new articles", data["new_articles"]),
+        ("changed articles", data["changed_articles"]),
+        ("full text extracted", data["fulltext_extracted"]),
+        ("stored", data["stored"]),
+        ("store errors", data["store_errors"]),
+        ("alerts", data["alerts"]),
+    ]
+    for label, value in rows:
+        style = "red" if value and label in ("feeds failed", "entries rejected", "store errors") else ""
+        table.add_row(label, f"[{style}]{value}[/]" if style else str(value))
+    out.print(table)
+    for feed_id, error in data["failed_feeds"].items():
+        out.print(f"[red]failed[/] {escape(feed_id)}: {escape(error)}")
+    out.print(f"store: {escape(settings.store_location)}   ({data['seconds']:.1f}s)")
+
+
+@cli.command()
+@feeds_option
+@force_option
+@json_option
+@click.option("--entries", "show_entries", is_flag=True, help="List every entry's title, not just counts.")
+@click.pass_obj
+@handle_errors
+def fetch(obj: Context, feeds_file: Path | None, force: bool, as_json: bool, show_entries: bool) -> int:
+    """Poll feeds and report what they hold, without storing articles.
+
+    Feed health (successes, errors, backoff) is recorded; HTTP validators are not advanced,
+    so the next `newswatch run` still receives every item.
+    """
+    import asyncio
+
+    from pipeline.normalise import html_to_text
+    from pipeline.run import load_feed_states, save_feed_states
+
+    settings, feeds = obj.settings, obj.feeds(feeds_file)
+    with obj.store() as store, progress_bars() as progress:
+        reporter = RichReporter(progress)
+        reporter.stage("fetch", len(feeds))
+        poller = FeedPoller(settings)
+        results = asyncio.run(
+            poller.poll(feeds, load_feed_states(store), force=force, on_result=lambda r: reporter.advance("fetch"))
+        )
+        save_feed_states(store, results, advance_validators=False)
+    rows = [
+        {
+            "feed": r.feed.id,
+            "status": r.status,
+            "http_status": r.http_status,
+            "entries": len(r.entries),
+            "bytes": r.size,
+            "seconds": round(r.elapsed, 3),
+            "error": r.error,
+            "warnings": r.warnings,
+            "titles": [html_to_text(e.get("title", "") or "") for e in r.entries] if show_entries else None,
+        }
+        for r in results
+    ]
+    if as_json:
+        emit_json(rows)
+    else:
+        table = Table("feed", "status", "HTTP", "entries", "KiB", "s", "error / warning")
+        for row in rows:
+            note = row["error"] or "; ".join(row["warnings"])
+            status = {"failed": "[red]failed[/]", "ok": "[green]ok[/]"}.get(row["status"], row["status"])
+            table.add_row(
+                escape(row["feed"]),
+                status,
+                str(row["http_status"] or ""),
+                str(row["entries"]),
+                f"{row['bytes'] / 1024:.1f}",
+                f"{row['seconds']:.2f}",
+                escape(note or ""),
+            )
+        out.print(table)
+        if show_entries:
+            for row in rows:
+                for title in row["titles"] or []:
+                    out.print(f"{escape(row['feed'])}: {escape(title)}")
+    return EXIT_PARTIAL if any(r.status == "failed" for r in results) else EXIT_OK
+
+
+@cli.command("feeds")
+@feeds_option
+@json_option
+@click.pass_obj
+@handle_errors
+def feeds_cmd(obj: Context, feeds_file: Path | None, as_json: bool) -> int:
+    """Show each feed's health: last success, failures, last error, next allowed poll."""
+    from pipeline.run import load_feed_states
+
+    feeds = obj.feeds(feeds_file)
+    with obj.store() as store:
+        states, counts = load_feed_states(store), store.counts_by_feed()
+    rows = []
+    for feed in feeds:
+        state = states.get(feed.id)
+        health = state.model_dump(mode="json") if state else {}
+        rows.append({"id": feed.id, "name": feed.name, "enabled": feed.enabled, "articles": counts.get(feed.id, 0), **health})
+    if as_json:
+        emit_json(rows)
+        return EXIT_OK
+    table = Table("feed", "enabled", "articles", "last success", "failures", "next poll", "last error")
+    for row in rows:
+        enabled = "no" if not row["enabled"] else ("[red]disabled[/]" if row.get("disabled") else "yes")
+        failures = row.get("consecutive_failures", 0)
+        table.add_row(
+            escape(row["id"]),
+            enabled,
+            str(row["articles"]),
+            _when(row.get("last_success")),
+            f"[red]{failures}[/]" if failures else "0",
+            _when(row.get("next_poll_after")),
+            escape(row.get("disabled_reason") or row.get("last_error") or ""),
+        )
+    out.print(table)
+    return EXIT_OK
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="How many results.")
+@json_option
+@click.pass_obj
+@handle_errors
+def search(obj: Context, query: str, limit: int, as_json: bool) -> int:
+    """Full-text search over stored articles (title and text), best first."""
+    with obj.store() as store:
+        hits = store.search(query, limit=limit)
+    if as_json:
+        emit_json(
+            [
+                {"id": h.article.id, "score": round(h.score, 4), "title": h.article.title, "url": h.article.url,
+                 "source": h.article.source, "published_at": h.article.published_at.isoformat()}
+                for h in hits
+            ]
+        )
+        return EXIT_OK
+    table = Table("published", "source", "title", "url", title=f"{len(hits)} result(s) for {escape(query)!s}")
+    for hit in hits:
+        a = hit.article
+        table.add_row(f"{a.published_at:%Y-%m-%d}", escape(a.source), escape(a.title), escape(a.url or ""))
+    out.print(table)
+    return EXIT_OK
+
+
+@cli.command()
+@feeds_option
+@json_option
+@click.pass_obj
+@handle_errors
+def stats(obj: Context, feeds_file: Path | None, as_json: bool) -> int:
+    """Counts: articles in the store, per feed, with each feed's health."""
+    from pipeline.run import load_feed_states
+
+    configured = {f.id: f for f in obj.feeds(feeds_file)} if feeds_file or obj.settings.feeds_path.exists() else {}
+    with obj.store() as store:
+        total, counts, states = store.count(), store.counts_by_feed(), load_feed_states(store)
+    feed_ids = sorted(set(configured) | set(counts) | set(states))
+    data = {
+        "articles": total,
+        "store": obj.settings.store_location,
+        "feeds": {
+            fid: {
+                "articles": counts.get(fid, 0),
+                "configured": fid in configured,
+                "last_success": states[fid].last_success.isoformat() if fid in states and states[fid].last_success else None,
+                "consecutive_failures": states[fid].consecutive_failures if fid in states else 0,
+                "disabled": states[fid].disabled if fid in states else False,
+                "last_error": states[fid].last_error if fid in states else None,
+            }
+            for fid in feed_ids
+        },
+    }
+    if as_json:
+        emit_json(data)
+        return EXIT_OK
+    out.print(f"articles: {total}   store: {escape(data['store'])}")
+    table = Table("feed", "articles", "failures", "last success")
+    for fid, row in data["feeds"].items():
+        table.add_row(escape(fid), str(row["articles"]), str(row["consecutive_failures"]), _when(row["last_success"]))
+    out.print(table)
+    return EXIT_OK
+
+
+def main() -> None:
+    cli(prog_name="newswatch")

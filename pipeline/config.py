@@ -1,0 +1,256 @@
+"""Configuration as data: settings (config/newswatch.yaml + NEWSWATCH_* env) and the feeds file.
+
+Everything is validated with pydantic on load; a bad file raises :class:`ConfigError`
+whose message names the file and the entry at fault.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_DIR = PROJECT_DIR / "config"
+
+
+class ConfigError(Exception):
+    """A configuration file or variable is invalid; the message names the file and the entry."""
+
+
+def config_dir() -> Path:
+    """The folder holding the YAML/JSON configuration (NEWSWATCH_CONFIG_DIR or ./config of the project)."""
+    return Path(os.environ.get("NEWSWATCH_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
+
+
+def settings_file() -> Path:
+    return config_dir() / "newswatch.yaml"
+
+
+class HttpSettings(BaseModel):
+    """How Newswatch talks to feed and article servers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_agent: str = "Newswatch/{version} (+{contact_url})"
+    contact_url: str = "https://github.com/newswatch/newswatch"
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(20.0, gt=0)
+    total_timeout: float = Field(60.0, gt=0, description="a whole request, slow-drip bodies included")
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="after decompression")
+    max_redirects: int = Field(5, ge=0)
+    concurrency: int = Field(16, ge=1)
+    per_host_concurrency: int = Field(2, ge=1)
+    retries: int = Field(2, ge=0)
+    retry_backoff_seconds: float = Field(1.0, ge=0)
+
+
+class HealthSettings(BaseModel):
+    """How a failing feed backs off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backoff_base_seconds: float = Field(300.0, ge=0)
+    backoff_max_seconds: float = Field(6 * 3600.0, ge=0)
+    future_date_tolerance_seconds: float = Field(86400.0, ge=0)
+
+
+class FulltextSettings(BaseModel):
+    """Fetching article pages for their full text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_chars: int = Field(600, ge=0, description="`fulltext: auto` fetches when the feed text is shorter")
+    respect_robots: bool = True
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts, IP addresses or CIDR networks that may be fetched even if private/loopback",
+    )
+
+
+class Settings(BaseSettings):
+    """All settings; precedence: arguments > NEWSWATCH_* environment > config/newswatch.yaml > defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSWATCH_", env_nested_delimiter="__", extra="forbid")
+
+    home: Path = Path("var")
+    config_dir: Path = Field(default_factory=config_dir)
+    feeds_file: Path | None = None
+    store_url: str | None = None
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    fulltext: FulltextSettings = Field(default_factory=FulltextSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = settings_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path.exists():
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+    @property
+    def feeds_path(self) -> Path:
+        return self.feeds_file or self.config_dir / "feeds.yaml"
+
+    @property
+    def store_location(self) -> str:
+        return self.store_url or f"sqlite:///{self.home / 'newswatch.db'}"
+
+    @property
+    def user_agent(self) -> str:
+        from pipeline import __version__
+
+        return self.http.user_agent.format(version=__version__, contact_url=self.http.contact_url)
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+    @property
+    def deadletter_dir(self) -> Path:
+        return self.home / "deadletter"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from config/newswatch.yaml and the environment; ConfigError on a bad value."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, f"{settings_file()} or NEWSWATCH_* environment")) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{settings_file()}: not valid YAML: {exc}") from None
+
+
+FEED_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class FeedConfig(BaseModel):
+    """One feed a user wants polled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    url: str
+    language: str = "en"
+    country: str | None = None
+    enabled: bool = True
+    fulltext: Literal["never", "auto", "always"] = "never"
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, v: str) -> str:
+        if not FEED_ID.match(v):
+            raise ValueError("must be lower-case letters, digits, '_' or '-'")
+        return v
+
+    @field_validator("country")
+    @classmethod
+    def _iso2(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z]{2}", v):
+            raise ValueError("must be an ISO 3166-1 alpha-2 code such as MY")
+        return v.upper() if v else v
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("must not be empty")
+        if "://" in v and not v.startswith(("http://", "https://", "file://")):
+            raise ValueError("must be http(s)://, file:// or a path")
+        return v
+
+
+class FeedsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    feeds: list[FeedConfig]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> FeedsFile:
+        seen: set[str] = set()
+        for feed in self.feeds:
+            if feed.id in seen:
+                raise ValueError(f"feed id {feed.id!r} is used twice")
+            seen.add(feed.id)
+        return self
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse a YAML file, turning I/O and syntax errors into ConfigError."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def load_feeds(path: Path) -> list[FeedConfig]:
+    """The feeds listed in a feeds YAML file; relative paths are resolved against its folder."""
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'feeds' list")
+    try:
+        parsed = FeedsFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path), data)) from None
+    base = path.resolve().parent
+    for feed in parsed.feeds:
+        if "://" not in feed.url and not Path(feed.url).is_absolute():
+            feed.url = str(base / feed.url)
+    return parsed.feeds
+
+
+def _describe(exc: ValidationError, where: str, data: Any = None) -> str:
+    """One readable line per error: file, entry (with the feed id when known), field, message."""
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        label = _loc_label(loc, data)
+        lines.append(f"{where}: {label}: {err['msg']}" if label else f"{where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def _loc_label(loc: list[Any], data: Any) -> str:
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            entry = f"[{item}]"
+            if isinstance(node, list) and item < len(node):
+                node = node[item]
+                if isinstance(node, dict) and node.get("id"):
+                    entry += f" (id {node['id']!r})"
+            parts.append(entry)
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts)

@@ -1,0 +1,70 @@
+"""The Article: the one record type that travels through the stages and grows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Mention(BaseModel):
+    """A taxonomy concept found in the text: which concept, what text, where."""
+
+    concept: str
+    text: str
+    start: int
+    end: int
+
+
+class Event(BaseModel):
+    """A bilateral event between exactly two countries (see DESIGN.md)."""
+
+    type: str
+    parties: list[str]
+    dyad: str
+    sentence: str
+    trigger: str
+    ct_relevant: bool = False
+    confidence: float = 0.0
+
+
+class Article(BaseModel):
+    """One news article, as normalised from a feed entry and indexed by the store."""
+
+    id: str
+    url: str | None = None
+    canonical_url: str | None = None
+    guid: str | None = None
+    feed_id: str
+    source: str
+    title: str = ""
+    summary: str = ""
+    text: str = ""
+    text_source: str = "feed"
+    language: str | None = None
+    author: str | None = None
+    published_at: datetime
+    fetched_at: datetime
+    indexed_at: datetime | None = None
+    content_hash: str
+    flags: list[str] = Field(default_factory=list)
+    concepts: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    mentions: list[Mention] = Field(default_factory=list)
+    countries: list[str] = Field(default_factory=list)
+    entities: dict[str, list[str]] = Field(default_factory=dict)
+    events: list[Event] = Field(default_factory=list)
+    event_types: list[str] = Field(default_factory=list)
+    event_dyads: list[str] = Field(default_factory=list)
+    relevance: float = 0.0
+    taxonomy_version: str | None = None
+    pipeline_version: str | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        """The JSON-ready document a store keeps (datetimes as ISO 8601 strings)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Article:
+        return cls.model_validate(doc)

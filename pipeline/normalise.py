@@ -1,0 +1,175 @@
+"""Normalise feed entries (feedparser dicts) into Articles: canonical URL, id, dates, text, hash."""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import re
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import lxml.html
+from lxml import etree
+
+from pipeline import PIPELINE_VERSION
+from pipeline.models import Article
+
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid",
+        "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id", "vero_id", "cmpid",
+        "ocid", "ncid", "sr_share", "ref_src", "ref_url", "spm", "at_medium", "at_campaign", "rss", "s_cid",
+    }
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+BLOCK_TAGS = frozenset(
+    "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote pre tr table section article header footer figure "
+    "figcaption dd dt hr".split()
+)
+SPACES = re.compile(r"[ \t\u00a0\u200b]+")
+BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def canonical_url(url: str) -> str:
+    """Lower-case scheme and host, no default port, no fragment, no tracking parameters, sorted query."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if host else parts.netloc.lower()
+    if ":" in host:
+        netloc = f"[{host}]"
+    if port and DEFAULT_PORTS.get(scheme) != port:
+        netloc = f"{netloc}:{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
+    ]
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
+
+
+def sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def html_to_text(markup: str) -> str:
+    """Readable plain text from an HTML fragment: tags dropped, entities decoded, paragraphs kept."""
+    if not markup or not markup.strip():
+        return ""
+    if "<" not in markup:
+        return _tidy(html.unescape(markup))
+    try:
+        root = lxml.html.fragment_fromstring(markup, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return _tidy(html.unescape(re.sub(r"<[^>]*>", " ", markup)))
+    for bad in root.xpath("//script|//style|//noscript|//template"):
+        bad.drop_tree()
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag.lower() in BLOCK_TAGS:
+            el.tail = "\n\n" + (el.tail or "")
+            if el.tag.lower() == "br":
+                el.tail = "\n" + (el.tail or "").lstrip("\n")
+    return _tidy(root.text_content())
+
+
+def _tidy(text: str) -> str:
+    lines = [SPACES.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
+    return BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def entry_text(entry: dict[str, Any]) -> tuple[str, str]:
+    """(summary, text) of an entry: text from the longest content over the summary, as plain text."""
+    summary = html_to_text(entry.get("summary", "") or "")
+    contents = [html_to_text(c.get("value", "") or "") for c in entry.get("content", []) or []]
+    text = max(contents, key=len, default="")
+    if len(text) < len(summary):
+        text = summary
+    return summary, text
+
+
+def entry_date(
+    entry: dict[str, Any], fetched_at: datetime, tolerance: timedelta
+) -> tuple[datetime, list[str]]:
+    """Published date in UTC with flags: fallback to updated, then fetch time; far-future dates clamped."""
+    for key, flag in (("published_parsed", None), ("updated_parsed", "date_from_updated")):
+        parsed = entry.get(key)
+        if parsed:
+            try:
+                when = datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+            except (OverflowError, ValueError, TypeError, OSError):
+                continue
+            flags = [flag] if flag else []
+            if when > fetched_at + tolerance:
+                return fetched_at, flags + ["date_future_clamped"]
+            return when, flags
+    return fetched_at, ["date_missing"]
+
+
+def normalise_entry(
+    entry: dict[str, Any],
+    *,
+    feed_id: str,
+    source: str,
+    language: str | None,
+    fetched_at: datetime,
+    future_tolerance: timedelta = timedelta(days=1),
+) -> Article:
+    """One feedparser entry as an Article."""
+    title = html_to_text(html.unescape(entry.get("title", "") or ""))
+    summary, text = entry_text(entry)
+    link = (entry.get("link") or "").strip()
+    guid = (entry.get("id") or "").strip() or None
+    url = canon = None
+    flags: list[str] = []
+    if link and urlsplit(link).scheme in ("http", "https"):
+        url, canon = link, canonical_url(link)
+        article_id = sha1(canon)
+    else:
+        flags.append("no_link")
+        article_id = sha1(f"{feed_id}\n{guid or title or text[:200]}")
+    published, date_flags = entry_date(entry, fetched_at, future_tolerance)
+    author = entry.get("author") or None
+    return Article(
+        id=article_id,
+        url=url,
+        canonical_url=canon,
+        guid=guid,
+        feed_id=feed_id,
+        source=source,
+        title=title,
+        summary=summary,
+        text=text,
+        language=language,
+        author=html_to_text(author) if author else None,
+        published_at=published,
+        fetched_at=fetched_at,
+        content_hash=content_hash(title, text),
+        flags=flags + date_flags,
+        pipeline_version=PIPELINE_VERSION,
+    )
+
+
+def content_hash(title: str, text: str) -> str:
+    """Hash of what a reader sees; whitespace differences do not change it."""
+    return sha1(" ".join(title.split()) + "\n" + " ".join(text.split()))
+
+
+def drop_duplicates(articles: Iterable[Article], counter: dict[str, int] | None = None) -> Iterator[Article]:
+    """Drop articles whose id (canonical URL) was already seen in this stream, within or across feeds."""
+    seen: set[str] = set()
+    for article in articles:
+        if article.id in seen:
+            if counter is not None:
+                counter["duplicates"] = counter.get("duplicates", 0) + 1
+            continue
+        seen.add(article.id)
+        yield article

@@ -1,0 +1,254 @@
+"""One pass of the pipeline: fetch -> normalise -> dedup -> full text -> tag -> store -> alerts.
+
+The pass never prints; it reports progress through a :class:`Reporter` and returns a
+:class:`RunSummary`. Tagging and alerting are stages passed in by the caller, so that the
+CLI, a DAG task and a test all run the very same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pipeline.config import FeedConfig, Settings
+from pipeline.deadletter import DeadLetters
+from pipeline.extract import FullTextExtractor, wants_fulltext
+from pipeline.feeds import STATE_NAMESPACE, FeedPoller, FeedState, FetchResult
+from pipeline.models import Article
+from pipeline.normalise import drop_duplicates, normalise_entry
+from pipeline.stores.base import Store
+
+TagStage = Callable[[Iterable[Article]], Iterable[Article]]
+AlertStage = Callable[[Store, list[Article]], int]
+
+
+class Reporter(Protocol):
+    """Progress hooks; the CLI draws bars with them, everyone else may ignore them."""
+
+    def stage(self, name: str, total: int | None) -> None: ...
+
+    def advance(self, name: str, n: int = 1) -> None: ...
+
+    def feed_done(self, result: FetchResult) -> None: ...
+
+
+class NullReporter:
+    def stage(self, name: str, total: int | None) -> None:
+        pass
+
+    def advance(self, name: str, n: int = 1) -> None:
+        pass
+
+    def feed_done(self, result: FetchResult) -> None:
+        pass
+
+
+@dataclass
+class RunSummary:
+    """What one pass did, in numbers, plus the failing feeds and their reasons."""
+
+    feeds_ok: int = 0
+    feeds_not_modified: int = 0
+    feeds_failed: int = 0
+    feeds_skipped: int = 0
+    feeds_disabled: int = 0
+    entries: int = 0
+    entry_errors: int = 0
+    duplicates: int = 0
+    already_seen: int = 0
+    new_articles: int = 0
+    changed_articles: int = 0
+    fulltext_extracted: int = 0
+    fulltext_failed: int = 0
+    tagged: int = 0
+    stored: int = 0
+    store_errors: int = 0
+    alerts: int = 0
+    seconds: float = 0.0
+    failed_feeds: dict[str, str] = field(default_factory=dict)
+    stored_ids: list[str] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("stored_ids")
+        return data
+
+
+def load_feed_states(store: Store) -> dict[str, FeedState]:
+    return {key: FeedState.model_validate(value) for key, value in store.state_items(STATE_NAMESPACE).items()}
+
+
+def run_pass(
+    settings: Settings,
+    feeds: list[FeedConfig],
+    store: Store,
+    *,
+    tag: TagStage | None = None,
+    alerts: AlertStage | None = None,
+    reporter: Reporter | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+) -> RunSummary:
+    """Run one pass over `feeds` into `store`; per-feed and per-article failures are recorded, not raised."""
+    started = time.monotonic()
+    reporter = reporter or NullReporter()
+    summary = RunSummary()
+    dead = DeadLetters(settings.deadletter_dir)
+    now = now or datetime.now(UTC)
+
+    reporter.stage("fetch", len(feeds))
+
+    def on_feed(result: FetchResult) -> None:
+        reporter.advance("fetch")
+        reporter.feed_done(result)
+
+    results = _poll(settings, feeds, load_feed_states(store), force, now, on_feed)
+    _count_feeds(summary, results)
+
+    candidates = list(drop_duplicates(_normalise(results, settings, dead, summary), counter := {}))
+    summary.duplicates = counter.get("duplicates", 0)
+    known = store.seen(a.id for a in candidates)
+    fresh = [a for a in candidates if known.get(a.id) != a.content_hash]
+    summary.already_seen = len(candidates) - len(fresh)
+    summary.changed_articles = sum(1 for a in fresh if a.id in known)
+    summary.new_articles = len(fresh) - summary.changed_articles
+
+    _fulltext(settings, feeds, fresh, reporter, summary)
+
+    reporter.stage("tag", len(fresh))
+    tagged = list(_tagged(fresh, tag, reporter, summary))
+
+    reporter.stage("store", len(tagged))
+    failed_feeds = _store(store, tagged, dead, reporter, summary)
+
+    stored_ids = set(summary.stored_ids)
+    with_new = {a.feed_id for a in tagged if a.id in stored_ids}
+    save_feed_states(store, results, failed_feeds=failed_feeds, feeds_with_new=with_new, now=now)
+
+    if alerts is not None:
+        summary.alerts = alerts(store, [a for a in tagged if a.id in stored_ids])
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _poll(
+    settings: Settings,
+    feeds: list[FeedConfig],
+    states: dict[str, FeedState],
+    force: bool,
+    now: datetime,
+    on_result: Callable[[FetchResult], None],
+) -> list[FetchResult]:
+    return asyncio.run(FeedPoller(settings).poll(feeds, states, now=now, force=force, on_result=on_result))
+
+
+def _count_feeds(summary: RunSummary, results: list[FetchResult]) -> None:
+    for result in results:
+        match result.status:
+            case "ok":
+                summary.feeds_ok += 1
+            case "not_modified":
+                summary.feeds_not_modified += 1
+            case "failed":
+                summary.feeds_failed += 1
+                summary.failed_feeds[result.feed.id] = result.error or "unknown error"
+            case "skipped":
+                summary.feeds_skipped += 1
+            case "disabled":
+                summary.feeds_disabled += 1
+
+
+def _normalise(
+    results: list[FetchResult], settings: Settings, dead: DeadLetters, summary: RunSummary
+) -> Iterator[Article]:
+    """Articles from every fetched entry; an entry that cannot be normalised is dead-lettered."""
+    tolerance = timedelta(seconds=settings.health.future_date_tolerance_seconds)
+    for result in results:
+        for entry in result.entries:
+            summary.entries += 1
+            try:
+                yield normalise_entry(
+                    entry,
+                    feed_id=result.feed.id,
+                    source=result.feed.name,
+                    language=result.feed.language,
+                    fetched_at=result.fetched_at,
+                    future_tolerance=tolerance,
+                )
+            except Exception as exc:  # one broken entry never stops the run
+                summary.entry_errors += 1
+                dead.add("normalise", f"{type(exc).__name__}: {exc}", result.feed.id, dict(entry))
+
+
+def _fulltext(
+    settings: Settings, feeds: list[FeedConfig], articles: list[Article], reporter: Reporter, summary: RunSummary
+) -> None:
+    by_id = {f.id: f for f in feeds}
+    wanted = [
+        a for a in articles if a.feed_id in by_id and wants_fulltext(a, by_id[a.feed_id], settings.fulltext.min_chars)
+    ]
+    if not wanted:
+        return
+    reporter.stage("full text", len(wanted))
+    asyncio.run(FullTextExtractor(settings).enrich(wanted, by_id, on_done=lambda a: reporter.advance("full text")))
+    summary.fulltext_extracted = sum(1 for a in wanted if a.text_source == "extracted")
+    summary.fulltext_failed = len(wanted) - summary.fulltext_extracted
+
+
+def _tagged(
+    articles: list[Article], tag: TagStage | None, reporter: Reporter, summary: RunSummary
+) -> Iterator[Article]:
+    stream: Iterable[Article] = tag(articles) if tag else articles
+    for article in stream:
+        if tag:
+            summary.tagged += 1
+        reporter.advance("tag")
+        yield article
+
+
+def _store(
+    store: Store, articles: list[Article], dead: DeadLetters, reporter: Reporter, summary: RunSummary
+) -> set[str]:
+    """Upsert; a rejected document is dead-lettered with its reason. Returns feeds with a rejected document."""
+    by_id = {a.id: a for a in articles}
+    failed_feeds: set[str] = set()
+    for result in store.upsert(articles):
+        reporter.advance("store")
+        if result.ok:
+            if result.action != "unchanged":
+                summary.stored += 1
+                summary.stored_ids.append(result.id)
+            continue
+        summary.store_errors += 1
+        article = by_id[result.id]
+        failed_feeds.add(article.feed_id)
+        dead.add("store", result.error or "rejected", result.id, article.to_doc())
+    return failed_feeds
+
+
+def save_feed_states(
+    store: Store,
+    results: list[FetchResult],
+    *,
+    advance_validators: bool = True,
+    failed_feeds: Iterable[str] = (),
+    feeds_with_new: Iterable[str] = (),
+    now: datetime | None = None,
+) -> None:
+    """Persist each polled feed's health, and its new HTTP validators only when `advance_validators`
+    and every article of the feed was stored (otherwise the next poll fetches the feed again)."""
+    failed, with_new = set(failed_feeds), set(feeds_with_new)
+    for result in results:
+        if result.status in ("skipped", "disabled"):
+            continue  # not polled: nothing about the feed changed
+        state = result.state
+        if not advance_validators or result.feed.id in failed:
+            old = store.state_get(STATE_NAMESPACE, result.feed.id) or {}
+            state = state.model_copy(update={"etag": old.get("etag"), "last_modified": old.get("last_modified")})
+        if result.feed.id in with_new:
+            state = state.model_copy(update={"last_new_articles_at": now or result.fetched_at})
+        store.state_put(STATE_NAMESPACE, result.feed.id, state.model_dump(mode="json"))
