@@ -191,7 +191,7 @@ class SQLiteStore:
         """FTS5 search. Plain words must all match (any order); a query with FTS5 operators
         (OR, AND, NOT, NEAR, quotes, prefix*) is passed on as it is, and as plain words if invalid."""
         sql = (
-            "SELECT a.doc, -bm25(articles_fts, 4.0, 1.0) AS score FROM articles_fts "
+            "SELECT a.doc, -bm25(articles_fts, 10.0, 1.0) AS score FROM articles_fts "
             "JOIN articles a ON a.pk = articles_fts.rowid WHERE articles_fts MATCH ? ORDER BY score DESC LIMIT ?"
         )
         if not text.strip():

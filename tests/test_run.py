@@ -1,0 +1,136 @@
+"""One pass end to end on a real feed server and a real SQLite store."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline import run as run_module
+from pipeline.config import FeedConfig, Settings
+from pipeline.deadletter import DeadLetters
+from pipeline.feeds import STATE_NAMESPACE
+from pipeline.models import Article
+from pipeline.run import run_pass
+from pipeline.stores import Store, UpsertResult
+from tests.conftest import SAMPLES
+from tests.feedserver import FeedServer
+
+DEMO = ["malaymail.rss.xml", "brecorder.rss.xml", "benarnews.atom.xml", "analysis.atom.xml", "world-wire.rss.xml"]
+
+
+def demo_feeds(server: FeedServer) -> list[FeedConfig]:
+    return [FeedConfig(id=name.split(".")[0], name=name, url=server.url(f"/feeds/{name}")) for name in DEMO]
+
+
+def test_pass_stores_everything_once_and_rerun_stores_nothing(settings: Settings, feed_server: FeedServer, store: Store) -> None:
+    first = run_pass(settings, demo_feeds(feed_server), store)
+    assert first.feeds_ok == 5 and first.feeds_failed == 0
+    assert first.entries == 28 and first.duplicates == 1
+    assert first.new_articles == first.stored == 27 == store.count()
+    seeds = {a.title for a in store.query(limit=None)}
+    assert "68 Nations Meet in Washington, Vow to Wipe Out Islamic State" in seeds
+    assert "Cooperation emphasised: Pak-US antiterrorism dialogue concludes" in seeds
+    second = run_pass(settings, demo_feeds(feed_server), store)
+    assert second.feeds_not_modified == 5 and second.stored == 0 and store.count() == 27
+    # Even when the server cannot answer 304 (validators lost), seen ids are not re-processed.
+    for key in store.state_items(STATE_NAMESPACE):
+        store.state_delete(STATE_NAMESPACE, key)
+    third = run_pass(settings, demo_feeds(feed_server), store)
+    assert third.feeds_ok == 5 and third.already_seen == 27 and third.stored == 0
+
+
+def test_changed_content_is_reprocessed(settings: Settings, store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "feed.xml"
+    shutil.copy(SAMPLES / "brecorder.rss.xml", path)
+    feeds = [FeedConfig(id="br", name="BR", url=str(path))]
+    assert run_pass(settings, feeds, store).stored == 6
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("gained 0.8 percent", "gained 1.1 percent"), encoding="utf-8")
+    summary = run_pass(settings, feeds, store)
+    assert (summary.changed_articles, summary.new_articles, summary.already_seen, summary.stored) == (1, 0, 5, 1)
+    assert any("1.1 percent" in a.text for a in store.query(limit=None))
+
+
+def test_failing_feed_is_recorded_and_others_land(settings: Settings, feed_server: FeedServer, store: Store) -> None:
+    feeds = demo_feeds(feed_server)[:2] + [FeedConfig(id="broken", name="Broken", url=feed_server.url("/status/503"))]
+    summary = run_pass(settings, feeds, store)
+    assert summary.feeds_ok == 2 and summary.feeds_failed == 1
+    assert "HTTP 503" in summary.failed_feeds["broken"]
+    assert store.count() == 13
+    health = store.state_get(STATE_NAMESPACE, "broken")
+    assert health["consecutive_failures"] == 1 and health["next_poll_after"] and "503" in health["last_error"]
+    assert store.state_get(STATE_NAMESPACE, "malaymail")["last_success"]
+
+
+class RejectingStore:
+    """Fault injection (SQLite cannot be made to refuse one chosen document on demand): wraps the real
+    store and rejects the documents whose title contains `marker`, the way a store reports a rejected document."""
+
+    def __init__(self, inner: Store, marker: str) -> None:
+        self.inner, self.marker = inner, marker
+
+    def upsert(self, articles: Iterable[Article]) -> Iterator[UpsertResult]:
+        for article in articles:
+            if self.marker in article.title:
+                yield UpsertResult(article.id, "error", "mapper_parsing_exception: injected")
+            else:
+                yield from self.inner.upsert([article])
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def test_rejected_document_is_dead_lettered_and_refetched(settings: Settings, feed_server: FeedServer, store: Store) -> None:
+    feeds = demo_feeds(feed_server)[:1]
+    summary = run_pass(settings, feeds, RejectingStore(store, "Ringgit"))  # type: ignore[arg-type]
+    assert summary.store_errors == 1 and summary.stored == 6
+    letters = DeadLetters(settings.deadletter_dir).read("store")
+    assert len(letters) == 1 and "injected" in letters[0]["reason"] and letters[0]["payload"]["title"].startswith("Ringgit")
+    # The feed's validators were not advanced, so the next pass gets the items again and stores the missing one.
+    again = run_pass(settings, feeds, store)
+    assert again.feeds_ok == 1 and again.stored == 1 and again.already_seen == 6
+    assert store.count() == 7
+
+
+def test_broken_entry_is_dead_lettered(settings: Settings, feed_server: FeedServer, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fault injection: the real normaliser handles every entry the samples have, so one is made to fail."""
+    real = run_module.normalise_entry
+
+    def flaky(entry, **kw):
+        if "Palm oil" in entry.get("title", ""):
+            raise ValueError("injected: cannot normalise")
+        return real(entry, **kw)
+
+    monkeypatch.setattr(run_module, "normalise_entry", flaky)
+    summary = run_pass(settings, demo_feeds(feed_server)[:1], store)
+    assert summary.entry_errors == 1 and summary.stored == 6
+    assert DeadLetters(settings.deadletter_dir).read("normalise")[0]["reason"].startswith("ValueError: injected")
+
+
+def test_tag_and_alert_stages_see_the_new_articles(settings: Settings, feed_server: FeedServer, store: Store) -> None:
+    seen: list[str] = []
+
+    def tag(articles: Iterable[Article]) -> Iterator[Article]:
+        for a in articles:
+            a.concepts = ["demo"] if "terror" in a.text.lower() else []
+            yield a
+
+    def alerts(store_: Store, new: list[Article]) -> int:
+        seen.extend(a.id for a in new)
+        return sum(1 for a in new if a.concepts)
+
+    summary = run_pass(settings, demo_feeds(feed_server), store, tag=tag, alerts=alerts)
+    assert summary.tagged == 27 and len(seen) == 27
+    assert summary.alerts == len(store.query(concept="demo", limit=None)) > 0
+    assert run_pass(settings, demo_feeds(feed_server), store, tag=tag, alerts=alerts).alerts == 0
+
+
+def test_fulltext_in_the_pass(settings: Settings, feed_server: FeedServer, store: Store) -> None:
+    settings = settings.model_copy(update={"fulltext": settings.fulltext.model_copy(update={"allow_hosts": ["127.0.0.1"]})})
+    feeds = [FeedConfig(id="summ", name="S", url=feed_server.url("/summary-feed"), fulltext="auto")]
+    summary = run_pass(settings, feeds, store)
+    assert summary.fulltext_extracted == 2 and summary.fulltext_failed == 1 and summary.stored == 3
+    assert sum(1 for a in store.query(limit=None) if a.text_source == "extracted") == 2
