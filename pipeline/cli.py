@@ -318,10 +318,14 @@ def search(obj: Context, query: str, limit: int, as_json: bool) -> int:
             ]
         )
         return EXIT_OK
-    table = Table("published", "source", "title", "url", title=f"{len(hits)} result(s) for {escape(query)!s}")
+    table = Table(title=f"{len(hits)} result(s) for {escape(query)}", title_justify="left")
+    table.add_column("published", no_wrap=True)
+    table.add_column("source")
+    table.add_column("title and link", overflow="fold")
     for hit in hits:
         a = hit.article
-        table.add_row(f"{a.published_at:%Y-%m-%d}", escape(a.source), escape(a.title), escape(a.url or ""))
+        link = f"\n[dim]{escape(a.url)}[/]" if a.url else ""
+        table.add_row(f"{a.published_at:%Y-%m-%d}", escape(a.source), f"{escape(a.title)}{link}")
     out.print(table)
     return EXIT_OK
 
