@@ -147,13 +147,20 @@ def progress_bars() -> Progress:
 @json_option
 @click.pass_obj
 @handle_errors
-def run(obj: Context, feeds_file: Path | None, force: bool, as_json: bool) -> int:
+@click.option(
+    "--tagging", type=click.Choice(["full", "fast", "off"]), help="Tagging mode (default: from config, `full`)."
+)
+def run(obj: Context, feeds_file: Path | None, force: bool, as_json: bool, tagging: str | None) -> int:
     """Run one pass: fetch -> normalise -> tag -> store -> alerts."""
     from pipeline.run import run_pass
+    from pipeline.tagging import tagger_for
 
     settings, feeds = obj.settings, obj.feeds(feeds_file)
+    if tagging:
+        settings = settings.model_copy(update={"tagging": settings.tagging.model_copy(update={"mode": tagging})})
+    tagger = tagger_for(settings)
     with obj.store() as store, progress_bars() as progress:
-        summary = run_pass(settings, feeds, store, reporter=RichReporter(progress), force=force)
+        summary = run_pass(settings, feeds, store, tag=tagger, reporter=RichReporter(progress), force=force)
     if as_json:
         emit_json(summary.to_dict())
     else:
@@ -178,6 +185,7 @@ def print_summary(data: dict[str, Any], settings: Settings) -> None:
         ("new articles", data["new_articles"]),
         ("changed articles", data["changed_articles"]),
         ("full text extracted", data["fulltext_extracted"]),
+        ("tagged", data["tagged"]),
         ("stored", data["stored"]),
         ("store errors", data["store_errors"]),
         ("alerts", data["alerts"]),
@@ -331,6 +339,41 @@ def search(obj: Context, query: str, limit: int, as_json: bool) -> int:
 
 
 @cli.command()
+@click.option("--concept", help="Taxonomy concept id, e.g. isis.")
+@click.option("--country", help="ISO 3166-1 alpha-2 code, e.g. MY.")
+@click.option("--event-type", type=click.Choice(["agreement", "dialogue", "intent", "material"]))
+@click.option("--feed", "feed_id", help="Feed id.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
+@json_option
+@click.pass_obj
+@handle_errors
+def articles(
+    obj: Context, concept: str | None, country: str | None, event_type: str | None, feed_id: str | None,
+    limit: int, as_json: bool,
+) -> int:
+    """List stored articles, newest first, filtered by concept, country, event type or feed."""
+    with obj.store() as store:
+        found = store.query(
+            concept=concept, country=country.upper() if country else None, event_type=event_type,
+            feed_id=feed_id, limit=limit,
+        )
+    if as_json:
+        emit_json([a.to_doc() for a in found])
+        return EXIT_OK
+    table = Table(title=f"{len(found)} article(s)", title_justify="left")
+    table.add_column("published", no_wrap=True)
+    table.add_column("title", overflow="fold")
+    table.add_column("countries")
+    table.add_column("events", overflow="fold")
+    table.add_column("relevance", justify="right")
+    for a in found:
+        events = ", ".join(f"{e.type} {e.dyad}" for e in a.events)
+        table.add_row(f"{a.published_at:%Y-%m-%d}", escape(a.title), " ".join(a.countries), events, f"{a.relevance:.2f}")
+    out.print(table)
+    return EXIT_OK
+
+
+@cli.command()
 @feeds_option
 @json_option
 @click.pass_obj
@@ -367,6 +410,36 @@ def stats(obj: Context, feeds_file: Path | None, as_json: bool) -> int:
         table.add_row(escape(fid), str(row["articles"]), str(row["consecutive_failures"]), _when(row["last_success"]))
     out.print(table)
     return EXIT_OK
+
+
+@cli.command()
+@click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), default="-", show_default=True,
+              help='JSON lines {"id", "title", "text"} ("-" for standard input).')
+@click.option("--output", "output_file", type=click.File("w", encoding="utf-8"), default="-", show_default=True,
+              help="JSON lines with concepts, categories, countries, events, relevance.")
+@click.option("--fast", is_flag=True, help="Rules only: no statistical model (no entities, no parse).")
+@click.pass_obj
+@handle_errors
+def tag(obj: Context, input_file: Any, output_file: Any, fast: bool) -> int:
+    """Tag articles from a JSON-lines file. Bad lines are reported with their number and skipped (exit 3)."""
+    from pipeline.tagging import get_tagger, tag_record
+
+    tagger = get_tagger("fast" if fast else "full", str(obj.settings.config_dir))
+    bad = 0
+    for number, line in enumerate(input_file, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or "id" not in record:
+                raise ValueError('expected an object with "id", "title" and "text"')
+            output_file.write(json.dumps(tag_record(tagger, record), ensure_ascii=False) + "\n")
+        except ValueError as exc:
+            bad += 1
+            err.print(f"[red]line {number}:[/] {escape(str(exc))}")
+    if bad:
+        err.print(f"{bad} bad line(s) skipped")
+    return EXIT_PARTIAL if bad else EXIT_OK
 
 
 def main() -> None:

@@ -78,6 +78,15 @@ class FulltextSettings(BaseModel):
     )
 
 
+class TaggingSettings(BaseModel):
+    """How articles are tagged: `full` (spaCy statistical model: entities, parse), `fast` (rules only), `off`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["full", "fast", "off"] = "full"
+    batch_size: int = Field(64, ge=1)
+
+
 class Settings(BaseSettings):
     """All settings; precedence: arguments > NEWSWATCH_* environment > config/newswatch.yaml > defaults."""
 
@@ -90,6 +99,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     fulltext: FulltextSettings = Field(default_factory=FulltextSettings)
+    tagging: TaggingSettings = Field(default_factory=TaggingSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -138,7 +148,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, f"{settings_file()} or NEWSWATCH_* environment")) from None
+        raise ConfigError(describe_validation_error(exc, f"{settings_file()} or NEWSWATCH_* environment")) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{settings_file()}: not valid YAML: {exc}") from None
 
@@ -221,7 +231,7 @@ def load_feeds(path: Path) -> list[FeedConfig]:
     try:
         parsed = FeedsFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, str(path), data)) from None
+        raise ConfigError(describe_validation_error(exc, str(path), data)) from None
     base = path.resolve().parent
     for feed in parsed.feeds:
         if "://" not in feed.url and not Path(feed.url).is_absolute():
@@ -229,7 +239,7 @@ def load_feeds(path: Path) -> list[FeedConfig]:
     return parsed.feeds
 
 
-def _describe(exc: ValidationError, where: str, data: Any = None) -> str:
+def describe_validation_error(exc: ValidationError, where: str, data: Any = None) -> str:
     """One readable line per error: file, entry (with the feed id when known), field, message."""
     lines = []
     for err in exc.errors():

@@ -9,12 +9,13 @@ from pydantic import BaseModel, Field
 
 
 class Mention(BaseModel):
-    """A taxonomy concept found in the text: which concept, what text, where."""
+    """A taxonomy concept found in an article: which concept, what text, where (character offsets in `field`)."""
 
     concept: str
     text: str
     start: int
     end: int
+    field: str = "text"
 
 
 class Event(BaseModel):

@@ -1,0 +1,81 @@
+"""The country gazetteer: ISO 3166-1 names and codes from pycountry plus config/countries.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pycountry
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.config import ConfigError, config_dir, describe_validation_error, load_yaml
+from pipeline.taxonomy import Alias
+
+Kind = Literal["name", "demonym", "capital", "prefix"]
+
+
+class CountryForms(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    aliases: list[Alias] = Field(default_factory=list)
+    demonyms: list[Alias] = Field(default_factory=list)
+    capitals: list[Alias] = Field(default_factory=list)
+    prefixes: list[Alias] = Field(default_factory=list)
+
+
+class CountriesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ignore: list[str] = Field(default_factory=list)
+    countries: dict[str, CountryForms]
+
+    @field_validator("countries")
+    @classmethod
+    def _known_codes(cls, v: dict[str, CountryForms]) -> dict[str, CountryForms]:
+        for code in v:
+            if pycountry.countries.get(alpha_2=code) is None:
+                raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 code")
+        return v
+
+
+@dataclass(frozen=True)
+class Form:
+    """One way of naming a country in text."""
+
+    text: str
+    code: str
+    kind: Kind
+    exact: bool
+
+
+def load_gazetteer(path: Path | None = None) -> list[Form]:
+    """Every form that names a country: pycountry names, then the extra forms of config/countries.yaml."""
+    path = path or config_dir() / "countries.yaml"
+    data = load_yaml(path)
+    try:
+        extra = CountriesFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, str(path), data)) from None
+    ignore = {name.lower() for name in extra.ignore}
+    forms: list[Form] = []
+    for country in pycountry.countries:
+        for attr in ("name", "common_name", "official_name"):
+            name = getattr(country, attr, None)
+            if name and "," not in name and "(" not in name and name.lower() not in ignore:
+                forms.append(Form(name, country.alpha_2, "name", False))
+    for code, extras in extra.countries.items():
+        for kind, aliases in (
+            ("name", extras.aliases), ("demonym", extras.demonyms),
+            ("capital", extras.capitals), ("prefix", extras.prefixes),
+        ):
+            forms.extend(Form(a.text, code, kind, a.case == "exact") for a in aliases)  # type: ignore[arg-type]
+    return forms
+
+
+def country_name(code: str) -> str:
+    """A readable English name for an ISO code (common name where pycountry has one)."""
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return code
+    return getattr(country, "common_name", None) or country.name

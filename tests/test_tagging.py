@@ -1,0 +1,130 @@
+"""Taxonomy, gazetteer, tagging and bilateral events, in the fast (rules) and full (spaCy model) modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import PROJECT_DIR, ConfigError
+from pipeline.countries import load_gazetteer
+from pipeline.tagging import Tagger, get_tagger
+from pipeline.taxonomy import load_taxonomy
+
+REQUIRED = {
+    "threat_actor": ["isis", "isis_k", "ttp", "al_qaeda", "jemaah_islamiyah", "abu_sayyaf"],
+    "ct_theme": ["deradicalisation", "counter_messaging", "terrorist_financing", "intelligence_sharing",
+                 "capacity_building", "border_security", "legal_assistance", "foreign_fighters", "arrest_raid",
+                 "attack", "humanitarian_aid", "military_operation"],
+    "organisation": ["asean", "interpol", "fatf", "un", "oic", "gctf", "global_coalition"],
+    "agency": ["rmp", "special_branch", "nsc_my", "searcct", "kscip", "us_state_ct"],
+    "legal_framework": ["sosma", "poca"],
+}
+
+
+def test_taxonomy_has_the_required_ids_in_their_categories() -> None:
+    taxonomy = load_taxonomy()
+    for category, ids in REQUIRED.items():
+        for cid in ids:
+            assert taxonomy.category_of(cid) == category, cid
+    assert taxonomy.ancestors("isis_k") == ["isis"]
+    assert taxonomy.version
+
+
+@pytest.mark.parametrize(
+    "concepts, message",
+    [
+        ("- {id: a, category: threat_actor, label: A, aliases: [Alpha], sources: []}\n"
+         "- {id: a, category: threat_actor, label: B, aliases: [Beta], sources: []}", "used twice"),
+        ("- {id: a, category: threat_actor, label: A, parent: zzz, aliases: [Alpha], sources: []}", "unknown parent"),
+        ("- {id: a, category: threat_actor, label: A, aliases: [], sources: []}", "at least one alias"),
+        ("- {id: a, category: threat_actor, label: A, aliases: [UN], sources: []}", "case: exact"),
+        ("- {id: a, category: nope, label: A, aliases: [Alpha], sources: []}", "unknown category"),
+        ("- {id: BadId, category: threat_actor, label: A, aliases: [Alpha], sources: []}", "snake_case"),
+    ],
+)
+def test_bad_taxonomy_names_the_entry(tmp_path: Path, concepts: str, message: str) -> None:
+    path = tmp_path / "taxonomy.yaml"
+    text = "version: '1'\ncategories:\n- {id: threat_actor, label: T, weight: 1}\nconcepts:\n" + concepts + "\n"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message) as info:
+        load_taxonomy(path)
+    assert str(path) in str(info.value)
+
+
+def test_gazetteer_has_names_short_forms_demonyms_capitals_prefixes() -> None:
+    forms = {(f.text, f.code, f.kind) for f in load_gazetteer()}
+    for expected in [("Malaysia", "MY", "name"), ("US", "US", "name"), ("UAE", "AE", "name"),
+                     ("Thai", "TH", "demonym"), ("Islamabad", "PK", "capital"), ("Sino", "CN", "prefix")]:
+        assert expected in forms
+
+
+@pytest.fixture(scope="module", params=["fast", "full"])
+def tagger(request: pytest.FixtureRequest) -> Tagger:
+    return get_tagger(request.param, str(PROJECT_DIR / "config"))
+
+
+def events(tagger: Tagger, text: str, title: str = "", year: int = 2026) -> list[tuple[str, str]]:
+    return [(e.type, e.dyad) for e in tagger.tag_texts(title, text, year).events]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("An MoU on counter-terrorism was signed by Malaysia and Thailand on Monday.", [("agreement", "MY-TH")]),
+        ("Malaysian and Thai officials signed a memorandum of understanding on intelligence sharing.",
+         [("agreement", "MY-TH")]),
+        ("Washington and Islamabad held a counterterrorism dialogue on Monday.", [("dialogue", "PK-US")]),
+        ("Washington and Islamabad agreed to hold a counterterrorism dialogue next month.", [("intent", "PK-US")]),
+        ("Pak-US counterterrorism dialogue concludes in Washington.", [("dialogue", "PK-US")]),
+        ("The Sino-Pak security pact was signed in Beijing on Tuesday.", [("agreement", "CN-PK")]),
+        ("Officials signed the US-Malaysia extradition treaty on Friday.", [("agreement", "MY-US")]),
+        ("Malaysia's foreign minister met his Indonesian counterpart on Tuesday. "
+         "The two countries signed an agreement on counter-terrorism training.", [("agreement", "ID-MY")]),
+        ("Indian and Bangladeshi troops began a joint exercise against militants.", [("material", "BD-IN")]),
+        ("Malaysia called for closer cooperation with the United States against terrorism.", [("intent", "MY-US")]),
+    ],
+)
+def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, str]]) -> None:
+    assert events(tagger, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Malaysia, Indonesia and the Philippines signed an agreement on maritime security.",
+        "Malaysia and Indonesia signed a trilateral agreement with the Philippines on sea patrols.",
+        "India and Pakistan did not sign the counter-terrorism pact.",
+        "Malaysia and Thailand cancelled the signing of the border security MoU.",
+        "Pakistan rejected talks with India on terrorism.",
+        "The MoU signed in 2015 between Malaysia and Australia remains the basis of their cooperation.",
+        "Malaysia signed an agreement on counter-terrorism.",
+        "Malaysia and 67 other members of the coalition pledged to defeat Islamic State.",
+    ],
+)
+def test_not_bilateral_new_events(tagger: Tagger, text: str) -> None:
+    assert events(tagger, text) == []
+
+
+def test_trade_deal_is_an_event_but_not_ct_relevant(tagger: Tagger) -> None:
+    result = tagger.tag_texts("Malaysia and Japan sign trade pact",
+                              "Malaysia and Japan signed a trade agreement on semiconductors and palm oil.", 2026)
+    assert [(e.type, e.dyad, e.ct_relevant) for e in result.events] == [("agreement", "JP-MY", False)]
+    assert result.relevance < 0.2
+
+
+def test_concepts_case_rules_and_hierarchy(tagger: Tagger) -> None:
+    quiet = tagger.tag_texts("Weather is fine", "The weather is sunny and the un-named park is open. It is calm.")
+    assert quiet.concepts == [] and quiet.relevance == 0
+    loud = tagger.tag_texts("IS claims attack", "ISIS-Khorasan and the TTP were discussed at the UN.")
+    assert {"isis", "isis_k", "ttp", "un", "attack"} <= set(loud.concepts)
+    assert "threat_actor" in loud.categories and loud.relevance > 0.8
+    mention = next(m for m in loud.mentions if m.concept == "isis_k")
+    assert mention.field == "text" and mention.text == "ISIS-Khorasan" and mention.start == 0
+
+
+def test_full_mode_finds_entities() -> None:
+    result = get_tagger("full", str(PROJECT_DIR / "config")).tag_texts(
+        "", "Prime Minister Najib Razak spoke at the Mandarin Oriental in Kuala Lumpur with Interpol officials.")
+    assert any("Najib" in p for p in result.entities.get("persons", []))
+    assert "Kuala Lumpur" in result.entities.get("places", [])
