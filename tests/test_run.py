@@ -134,3 +134,22 @@ def test_fulltext_in_the_pass(settings: Settings, feed_server: FeedServer, store
     summary = run_pass(settings, feeds, store)
     assert summary.fulltext_extracted == 2 and summary.fulltext_failed == 1 and summary.stored == 3
     assert sum(1 for a in store.query(limit=None) if a.text_source == "extracted") == 2
+
+
+def test_pass_tags_and_the_store_answers_by_concept_country_and_event(settings: Settings, feed_server: FeedServer, store: Store) -> None:
+    from pipeline.config import PROJECT_DIR
+    from pipeline.tagging import get_tagger
+
+    tagger = get_tagger("fast", str(PROJECT_DIR / "config"))
+    summary = run_pass(settings, demo_feeds(feed_server), store, tag=tagger)
+    assert summary.tagged == 27
+    agreements = store.query(event_type="agreement", limit=None)
+    assert [a.event_dyads for a in agreements] == [["MY-TH"]]
+    assert agreements[0].events[0].ct_relevant and agreements[0].taxonomy_version == tagger.version
+    isis = {a.title for a in store.query(concept="isis", limit=None)}
+    assert "68 Nations Meet in Washington, Vow to Wipe Out Islamic State" in isis
+    assert "Oil prices steady as OPEC+ keeps output plan" not in isis
+    dialogue = store.query(event_type="dialogue", country="PK", limit=None)
+    assert [a.title for a in dialogue] == ["Cooperation emphasised: Pak-US antiterrorism dialogue concludes"]
+    sport = next(a for a in store.query(feed_id="malaymail", limit=None) if "shuttlers" in a.title)
+    assert sport.relevance == 0 and sport.concepts == [] and sport.events == []
