@@ -26,7 +26,7 @@ from rich.table import Table
 
 from pipeline import __version__
 from pipeline.config import ConfigError, FeedConfig, Settings, load_feeds, load_settings
-from pipeline.feeds import FeedPoller, FetchResult
+from pipeline.feeds import FetchResult, poll_feeds
 from pipeline.stores import Store, StoreError, open_store
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL = 0, 1, 2, 3
@@ -212,8 +212,6 @@ def fetch(obj: Context, feeds_file: Path | None, force: bool, as_json: bool, sho
     Feed health (successes, errors, backoff) is recorded; HTTP validators are not advanced,
     so the next `newswatch run` still receives every item.
     """
-    import asyncio
-
     from pipeline.normalise import html_to_text
     from pipeline.run import load_feed_states, save_feed_states
 
@@ -221,9 +219,8 @@ def fetch(obj: Context, feeds_file: Path | None, force: bool, as_json: bool, sho
     with obj.store() as store, progress_bars() as progress:
         reporter = RichReporter(progress)
         reporter.stage("fetch", len(feeds))
-        poller = FeedPoller(settings)
-        results = asyncio.run(
-            poller.poll(feeds, load_feed_states(store), force=force, on_result=lambda r: reporter.advance("fetch"))
+        results = poll_feeds(
+            feeds, load_feed_states(store), settings, force=force, on_result=lambda r: reporter.advance("fetch")
         )
         save_feed_states(store, results, advance_validators=False)
     rows = [

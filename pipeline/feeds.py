@@ -300,7 +300,8 @@ def poll_feeds(
     settings: Settings,
     *,
     force: bool = False,
+    now: datetime | None = None,
     on_result: Callable[[FetchResult], None] | None = None,
 ) -> list[FetchResult]:
     """Synchronous entry point: poll the feeds and return one result per feed."""
-    return asyncio.run(FeedPoller(settings).poll(feeds, states, force=force, on_result=on_result))
+    return asyncio.run(FeedPoller(settings).poll(feeds, states, now=now, force=force, on_result=on_result))

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from pipeline.config import FeedConfig, Settings
 from pipeline.deadletter import DeadLetters
 from pipeline.extract import FullTextExtractor, wants_fulltext
-from pipeline.feeds import STATE_NAMESPACE, FeedPoller, FeedState, FetchResult
+from pipeline.feeds import STATE_NAMESPACE, FeedState, FetchResult, poll_feeds
 from pipeline.models import Article
 from pipeline.normalise import drop_duplicates, normalise_entry
 from pipeline.stores.base import Store
@@ -106,7 +106,7 @@ def run_pass(
         reporter.advance("fetch")
         reporter.feed_done(result)
 
-    results = _poll(settings, feeds, load_feed_states(store), force, now, on_feed)
+    results = poll_feeds(feeds, load_feed_states(store), settings, force=force, now=now, on_result=on_feed)
     _count_feeds(summary, results)
 
     candidates = list(drop_duplicates(_normalise(results, settings, dead, summary), counter := {}))
@@ -133,17 +133,6 @@ def run_pass(
         summary.alerts = alerts(store, [a for a in tagged if a.id in stored_ids])
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def _poll(
-    settings: Settings,
-    feeds: list[FeedConfig],
-    states: dict[str, FeedState],
-    force: bool,
-    now: datetime,
-    on_result: Callable[[FetchResult], None],
-) -> list[FetchResult]:
-    return asyncio.run(FeedPoller(settings).poll(feeds, states, now=now, force=force, on_result=on_result))
 
 
 def _count_feeds(summary: RunSummary, results: list[FetchResult]) -> None:
