@@ -439,5 +439,47 @@ def tag(obj: Context, input_file: Any, output_file: Any, fast: bool) -> int:
     return EXIT_PARTIAL if bad else EXIT_OK
 
 
+@cli.command("eval")
+@click.option("--gold", "gold_path", type=click.Path(exists=True, path_type=Path),
+              help="Gold YAML file or folder (default: tests/data/gold).")
+@click.option("--fast", is_flag=True, help="Evaluate the fast (rules only) mode.")
+@click.option("--details", is_flag=True, help="List every miss and every extra.")
+@click.option("--strict", is_flag=True, help="Exit 3 when a target of the gold set is not met.")
+@json_option
+@click.pass_obj
+@handle_errors
+def eval_cmd(obj: Context, gold_path: Path | None, fast: bool, details: bool, strict: bool, as_json: bool) -> int:
+    """Precision, recall and F1 of tagging on the gold set: concepts, countries, events, alerts."""
+    from pipeline.evaluate import DEFAULT_GOLD, below_targets, evaluate, load_gold
+    from pipeline.tagging import get_tagger
+
+    gold = load_gold(gold_path or DEFAULT_GOLD)
+    mode = "fast" if fast else "full"
+    scores = evaluate(get_tagger(mode, str(obj.settings.config_dir)), gold)
+    missed = below_targets(scores)
+    if as_json:
+        emit_json({"mode": mode, "articles": len(gold), "below_targets": missed,
+                   **{name: score.summary() if details else {k: v for k, v in score.summary().items()
+                                                              if k not in ("misses", "extras")}
+                      for name, score in scores.items()}})
+    else:
+        table = Table(title=f"Gold set: {len(gold)} articles, {mode} mode", title_justify="left")
+        for column in ("", "precision", "recall", "F1", "TP", "FP", "FN"):
+            table.add_column(column, justify="right" if column else "left")
+        for name, score in scores.items():
+            table.add_row(name, f"{score.precision:.3f}", f"{score.recall:.3f}", f"{score.f1:.3f}",
+                          str(score.tp), str(score.fp), str(score.fn))
+        out.print(table)
+        if details:
+            for name, score in scores.items():
+                for line in score.misses:
+                    out.print(f"[red]missed[/] {name} {escape(line)}")
+                for line in score.extras:
+                    out.print(f"[yellow]extra[/]  {name} {escape(line)}")
+        for line in missed:
+            out.print(f"[red]below target:[/] {line}")
+    return EXIT_PARTIAL if strict and missed else EXIT_OK
+
+
 def main() -> None:
     cli(prog_name="newswatch")

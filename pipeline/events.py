@@ -24,6 +24,7 @@ TYPE_ORDER = ("agreement", "dialogue", "material", "intent")
 CT_SENTENCE_WEIGHT = 0.5  # a concept at least this strong in the sentence makes the event ct_relevant
 CT_ARTICLE_RELEVANCE = 0.45  # ... or an article at least this relevant
 MAX_SENTENCE = 600
+PLACE_PREPOSITIONS = frozenset({"in", "at", "from", "into", "inside", "near", "across", "on", "about", "over", "within", "throughout", "off"})
 
 
 class EventType(BaseModel):
@@ -86,7 +87,9 @@ def term_matcher(vocab: Vocab, rules: EventRules) -> PhraseMatcher:
 class Sentence:
     span: Span
     terms: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
-    countries: list[tuple[str, str]] = field(default_factory=list)  # (code, kind) in order
+    # (code, kind, located) in order; `located`: the object of a place preposition ("talks in Manila",
+    # "fighters returning from Syria"), which names where, not who
+    countries: list[tuple[str, str, bool]] = field(default_factory=list)
 
 
 def detect_events(
@@ -104,7 +107,7 @@ def detect_events(
     events: dict[tuple[str, str], Event] = {}
     for sentence in _sentences(title_doc, text_doc, matcher):
         event = _sentence_event(sentence, history, rules, taxonomy, relevance, year, parsed)
-        history.extend(code for code, _ in sentence.countries)
+        history.extend(code for code, _, located in sentence.countries if not located)
         if event is None:
             continue
         key = (event.type, event.dyad)
@@ -128,7 +131,8 @@ def _sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher) -> list[Se
                 if span.start <= start and end <= span.end:
                     sentence.terms.setdefault(doc.vocab.strings[match_id], []).append((start, end))
             sentence.countries = [
-                (s.label_, s.kb_id_) for s in doc.spans["countries"] if span.start <= s.start and s.end <= span.end
+                (s.label_, s.kb_id_, _located(s)) for s in doc.spans["countries"]
+                if span.start <= s.start and s.end <= span.end
             ]
             out.append(sentence)
     return out
@@ -144,7 +148,7 @@ def _sentence_event(
     parsed: bool,
 ) -> Event | None:
     terms = sentence.terms
-    codes = list(dict.fromkeys(code for code, _ in sentence.countries))
+    codes = list(dict.fromkeys(code for code, _, located in sentence.countries if not located))
     via_anaphora = False
     if len(codes) < 2 and "anaphora" in terms:
         for code in reversed(history):
@@ -169,7 +173,7 @@ def _sentence_event(
     confidence = rules.types[etype].confidence
     if via_anaphora:
         confidence -= 0.15
-    if all(kind == "capital" for code, kind in sentence.countries if code in codes) and sentence.countries:
+    if all(kind == "capital" for code, kind, _ in sentence.countries if code in codes) and sentence.countries:
         confidence -= 0.1
     if distance > 12:
         confidence -= 0.15
@@ -207,6 +211,14 @@ def _trigger(
             if words:
                 return etype, min(words), 0
     return None
+
+
+def _located(span: Span) -> bool:
+    """True when the country is the object of a place preposition, possibly after "the"."""
+    i = span.start - 1
+    if i >= 0 and span.doc[i].lower_ == "the":
+        i -= 1
+    return i >= 0 and span.doc[i].lower_ in PLACE_PREPOSITIONS
 
 
 def _announced(terms: dict[str, list[tuple[int, int]]], trigger_start: int, window: int) -> bool:

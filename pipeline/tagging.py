@@ -39,6 +39,11 @@ ENTITY_LABELS = {"PERSON": "persons", "ORG": "organisations", "GPE": "places", "
 LEAD_CHARS = 400
 
 
+def spellings(text: str) -> list[str]:
+    """An alias as written, plus its typographic-apostrophe twin (Attorney General's / General’s)."""
+    return [text, text.replace("'", "\u2019")] if "'" in text else [text]
+
+
 class TaxonomyMatcher:
     """Matches taxonomy aliases (case per alias) and token patterns; writes doc.spans["concepts"]."""
 
@@ -50,8 +55,8 @@ class TaxonomyMatcher:
         self.patterns = Matcher(nlp.vocab)
         for concept in self.taxonomy.concepts:
             aliases = concept.aliases + concept.aliases_ms
-            loose = [nlp.make_doc(a.text) for a in aliases if a.case == "insensitive"]
-            strict = [nlp.make_doc(a.text) for a in aliases if a.case == "exact"]
+            loose = [nlp.make_doc(t) for a in aliases if a.case == "insensitive" for t in spellings(a.text)]
+            strict = [nlp.make_doc(t) for a in aliases if a.case == "exact" for t in spellings(a.text)]
             if loose:
                 self.insensitive.add(concept.id, loose)
             if strict:
@@ -63,14 +68,21 @@ class TaxonomyMatcher:
         self.set_annotations(doc, self.match(doc))
         return doc
 
-    def match(self, doc: Doc) -> list[Span]:
-        """Every matching span, labelled with its concept id."""
-        found = [*self.insensitive(doc), *self.exact(doc), *self.patterns(doc)]
-        return [Span(doc, start, end, label=match_id) for match_id, start, end in found]
+    def match(self, doc: Doc) -> tuple[list[Span], list[Span]]:
+        """Alias (phrase) spans and token-pattern spans, labelled with their concept ids."""
+        phrases = [Span(doc, s, e, label=m) for m, s, e in [*self.insensitive(doc), *self.exact(doc)]]
+        patterns = [Span(doc, s, e, label=m) for m, s, e in self.patterns(doc)]
+        return phrases, patterns
 
-    def set_annotations(self, doc: Doc, spans: list[Span]) -> None:
-        """Keep the longest non-overlapping spans (ISIS-Khorasan wins over ISIS)."""
-        doc.spans["concepts"] = filter_spans(spans)
+    def set_annotations(self, doc: Doc, found: tuple[list[Span], list[Span]]) -> None:
+        """Aliases: the longest non-overlapping spans win (ISIS-Khorasan over ISIS). Patterns describe
+        context ("trained 120 police officers") and may overlap aliases of other concepts."""
+        phrases = filter_spans(found[0])
+        covered = {(i, s.label) for s in phrases for i in range(s.start, s.end)}
+        patterns = [
+            s for s in filter_spans(found[1]) if not any((i, s.label) in covered for i in range(s.start, s.end))
+        ]
+        doc.spans["concepts"] = sorted(phrases + patterns, key=lambda s: (s.start, s.end))
 
 
 class CountryMatcher:
@@ -91,7 +103,8 @@ class CountryMatcher:
                 text = form.text if form.exact else form.text.lower()
                 self.prefixes.add(key, [[{attr: text}, {"ORTH": "-"}], [{"ORTH": "-"}, {attr: text}]])
             else:
-                grouped.setdefault((key, form.exact, form.text), []).append(nlp.make_doc(form.text))
+                docs = grouped.setdefault((key, form.exact, form.text), [])
+                docs.extend(nlp.make_doc(t) for t in spellings(form.text))
         for (key, exact, _), docs in grouped.items():
             (self.exact if exact else self.insensitive).add(key, docs)
 
