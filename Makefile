@@ -6,11 +6,12 @@ RUN_DEPS := $(VENV)/.run-deps
 DEV_DEPS := $(VENV)/.dev-deps
 DEMO_FEEDS ?= config/feeds.demo.yaml
 
-.PHONY: run test samples clean help
+.PHONY: run test bench samples clean help
 
 help:
 	@echo "make run    create $(VENV), install, run one pass over the demo feeds into the SQLite store (./var)"
 	@echo "make test   install test dependencies and run the test suite"
+	@echo "make bench  throughput benchmarks (bench/results.json)"
 	@echo "make clean  remove $(VENV) and ./var"
 
 $(BIN)/python:
@@ -33,6 +34,10 @@ run: $(RUN_DEPS)
 
 test: $(DEV_DEPS)
 	$(BIN)/python -m pytest
+
+# Throughput against bounds measured in the same run; writes bench/results.json.
+bench: $(RUN_DEPS)
+	$(BIN)/python -m bench
 
 # Rebuild config/samples/ from ../shared/seeds (only when the seeds or the demo items change).
 samples: $(RUN_DEPS)

@@ -7,6 +7,7 @@ With the dependency parse (full mode) negation is also read off the trigger's go
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,21 +121,22 @@ def detect_events(
 
 
 def _sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher) -> list[Sentence]:
-    out = []
+    """The title as one sentence, then the text's sentences, each with its event words and countries."""
+    out: list[Sentence] = []
     for doc, spans in ((title_doc, [title_doc[:]]), (text_doc, list(text_doc.sents) if len(text_doc) else [])):
         if not len(doc):
             continue
-        matches = matcher(doc)
-        for span in spans:
-            sentence = Sentence(span)
-            for match_id, start, end in matches:
-                if span.start <= start and end <= span.end:
-                    sentence.terms.setdefault(doc.vocab.strings[match_id], []).append((start, end))
-            sentence.countries = [
-                (s.label_, s.kb_id_, _located(s)) for s in doc.spans["countries"]
-                if span.start <= s.start and s.end <= span.end
-            ]
-            out.append(sentence)
+        sentences = [Sentence(span) for span in spans]
+        starts = [span.start for span in spans]
+        for match_id, start, end in matcher(doc):
+            sentence = sentences[bisect_right(starts, start) - 1]
+            if end <= sentence.span.end:
+                sentence.terms.setdefault(doc.vocab.strings[match_id], []).append((start, end))
+        for country in doc.spans["countries"]:
+            sentence = sentences[bisect_right(starts, country.start) - 1]
+            if country.end <= sentence.span.end:
+                sentence.countries.append((country.label_, country.kb_id_, _located(country)))
+        out.extend(sentences)
     return out
 
 

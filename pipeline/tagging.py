@@ -227,7 +227,9 @@ class Tagger:
         for field, doc in (("title", title_doc), ("text", text_doc)):
             for span in doc.spans["concepts"]:
                 cid = span.label_
-                mentions.append(Mention(concept=cid, text=span.text, start=span.start_char, end=span.end_char, field=field))
+                mentions.append(  # our own values: no need to validate them again
+                    Mention.model_construct(concept=cid, text=span.text, start=span.start_char, end=span.end_char, field=field)
+                )
                 for c in (cid, *self.taxonomy.ancestors(cid)):
                     concepts.setdefault(c)
                 weights_seen.setdefault(cid, []).append((field, span.start_char))

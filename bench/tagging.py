@@ -1,0 +1,71 @@
+"""Tagging throughput: Newswatch's Tagger (fast and full) against spaCy's own nlp.pipe with the same
+components over the same texts, in the same run. The ratio shows what tagging adds on top of spaCy
+(turning spans into concepts, countries, relevance and events, and the memory zones)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import timedelta
+from typing import Any
+
+from pipeline.config import PROJECT_DIR, load_feeds, load_settings
+from pipeline.feeds import poll_feeds
+from pipeline.models import Article
+from pipeline.normalise import normalise_entry
+from pipeline.tagging import Tagger
+
+REPEATS = 3  # best of three, for each side
+
+
+def sample_corpus(size: int) -> list[Article]:
+    """The demo sample articles, repeated (with distinct ids) up to `size`."""
+    settings = load_settings()
+    feeds = load_feeds(PROJECT_DIR / "config" / "feeds.demo.yaml")
+    base = [
+        normalise_entry(e, feed_id=r.feed.id, source=r.feed.name, language="en", fetched_at=r.fetched_at,
+                        future_tolerance=timedelta(days=1))
+        for r in poll_feeds(feeds, {}, settings)
+        for e in r.entries
+    ]
+    return [base[i % len(base)].model_copy(update={"id": f"{i}"}, deep=True) for i in range(size)]
+
+
+def best_rate(work: Any, count: int) -> float:
+    best = float("inf")
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - started)
+    return count / best
+
+
+def measure(mode: str, corpus: list[Article]) -> dict[str, float]:
+    tagger = Tagger(mode, str(PROJECT_DIR / "config"))  # type: ignore[arg-type]
+    texts = [t for a in corpus for t in (a.title, a.text)]
+    list(tagger.tag(corpus[:50]))  # warm up
+
+    def bound() -> None:
+        with tagger.nlp.memory_zone():
+            for _ in tagger.nlp.pipe(texts, batch_size=tagger.batch_size):
+                pass
+
+    def ours() -> None:
+        for _ in tagger.tag(corpus):
+            pass
+
+    spacy_rate = best_rate(bound, len(corpus))
+    ours_rate = best_rate(ours, len(corpus))
+    return {
+        f"tagging_{mode}_articles_per_s": round(ours_rate, 1),
+        f"tagging_{mode}_spacy_pipe_articles_per_s": round(spacy_rate, 1),
+        f"tagging_{mode}_ratio": round(ours_rate / spacy_rate, 3),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    corpus = sample_corpus(args.articles)
+    figures: dict[str, Any] = {"tagging_corpus_articles": len(corpus)}
+    for mode in ("fast", "full"):
+        figures.update(measure(mode, corpus))
+    return figures
