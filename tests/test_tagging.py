@@ -128,3 +128,26 @@ def test_full_mode_finds_entities() -> None:
         "", "Prime Minister Najib Razak spoke at the Mandarin Oriental in Kuala Lumpur with Interpol officials.")
     assert any("Najib" in p for p in result.entities.get("persons", []))
     assert "Kuala Lumpur" in result.entities.get("places", [])
+
+
+def test_memory_zones_keep_the_vocabulary_from_growing() -> None:
+    """New words in every article would grow the string store without spaCy's memory zones."""
+    tagger = get_tagger("fast", str(PROJECT_DIR / "config"))
+    from datetime import UTC, datetime
+
+    from pipeline.models import Article
+
+    def batch(start: int) -> list[Article]:
+        now = datetime.now(UTC)
+        return [
+            Article(id=str(i), feed_id="f", source="s", title=f"Headline zq{i}x", published_at=now, fetched_at=now,
+                    text=f"Malaysia and Thailand signed an MoU. Unique token wq{i}y and vq{i}z appear here.",
+                    content_hash=str(i))
+            for i in range(start, start + 500)
+        ]
+
+    list(tagger.tag(batch(0)))
+    before = len(tagger.nlp.vocab.strings)
+    tagged = list(tagger.tag(batch(10_000)))
+    assert len(tagger.nlp.vocab.strings) == before
+    assert all(a.event_dyads == ["MY-TH"] for a in tagged)
