@@ -27,7 +27,7 @@ from rich.table import Table
 from pipeline import __version__
 from pipeline.config import ConfigError, FeedConfig, Settings, load_feeds, load_settings
 from pipeline.feeds import FetchResult, poll_feeds
-from pipeline.stores import Store, StoreError, open_store
+from pipeline.stores import Store, StoreError, open_configured_store
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -54,7 +54,7 @@ class Context:
 
     @contextmanager
     def store(self) -> Iterator[Store]:
-        store = open_store(self.settings.store_location)
+        store = open_configured_store(self.settings)
         try:
             yield store
         finally:

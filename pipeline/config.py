@@ -10,9 +10,10 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -87,6 +88,44 @@ class TaggingSettings(BaseModel):
     batch_size: int = Field(64, ge=1)
 
 
+class ElasticsearchSettings(BaseModel):
+    """Connection and index settings; the URL and secrets usually come from the environment
+    (ELASTICSEARCH_URL, ELASTICSEARCH_API_KEY, ELASTICSEARCH_USERNAME/PASSWORD, ELASTICSEARCH_CA_CERTS)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_certs: Path | None = None
+    verify_certs: bool = True
+    request_timeout: float = Field(30.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    index_prefix: str = Field("newswatch", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    shards: int = Field(1, ge=1)
+    replicas: int = Field(0, ge=0)
+    refresh_interval: str = "1s"
+    chunk_size: int = Field(500, ge=1)
+    max_chunk_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+
+    def resolved(self) -> ElasticsearchSettings:
+        """These settings with the ELASTICSEARCH_* environment variables filled in where unset."""
+        env = os.environ
+        update: dict[str, Any] = {}
+        if not self.url:
+            update["url"] = env.get("ELASTICSEARCH_URL", "http://localhost:9200")
+        if self.api_key is None and env.get("ELASTICSEARCH_API_KEY"):
+            update["api_key"] = SecretStr(env["ELASTICSEARCH_API_KEY"])
+        if self.username is None and env.get("ELASTICSEARCH_USERNAME"):
+            update["username"] = env["ELASTICSEARCH_USERNAME"]
+        if self.password is None and env.get("ELASTICSEARCH_PASSWORD"):
+            update["password"] = SecretStr(env["ELASTICSEARCH_PASSWORD"])
+        if self.ca_certs is None and env.get("ELASTICSEARCH_CA_CERTS"):
+            update["ca_certs"] = Path(env["ELASTICSEARCH_CA_CERTS"])
+        return self.model_copy(update=update)
+
+
 class Settings(BaseSettings):
     """All settings; precedence: arguments > NEWSWATCH_* environment > config/newswatch.yaml > defaults."""
 
@@ -95,11 +134,13 @@ class Settings(BaseSettings):
     home: Path = Path("var")
     config_dir: Path = Field(default_factory=config_dir)
     feeds_file: Path | None = None
+    store: Literal["sqlite", "elasticsearch"] = "sqlite"
     store_url: str | None = None
     http: HttpSettings = Field(default_factory=HttpSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     fulltext: FulltextSettings = Field(default_factory=FulltextSettings)
     tagging: TaggingSettings = Field(default_factory=TaggingSettings)
+    elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -122,6 +163,9 @@ class Settings(BaseSettings):
 
     @property
     def store_location(self) -> str:
+        """Where articles are kept, for messages (never with credentials)."""
+        if self.store == "elasticsearch":
+            return f"elasticsearch {redact_url(self.elasticsearch.resolved().url or '')}"
         return self.store_url or f"sqlite:///{self.home / 'newswatch.db'}"
 
     @property
@@ -141,6 +185,16 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+
+def redact_url(url: str) -> str:
+    """A URL without the user:password part."""
+    parts = urlsplit(url)
+    if parts.password or parts.username:
+        host = parts.hostname or ""
+        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return url
 
 
 def load_settings(**overrides: Any) -> Settings:

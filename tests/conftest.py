@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pipeline.config import PROJECT_DIR, Settings, load_settings
+from pipeline.config import PROJECT_DIR, ElasticsearchSettings, Settings, load_settings
 from pipeline.stores import Store, open_store
+from pipeline.stores.elasticsearch import ElasticsearchStore
 from tests.feedserver import FeedServer
 
 SAMPLES = PROJECT_DIR / "config" / "samples"
@@ -55,15 +58,43 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     )
 
 
-STORES = ["sqlite"]
+ES_NODE = PROJECT_DIR / "scripts" / "es-test-node"
+
+
+@pytest.fixture(scope="session")
+def es_url() -> Iterator[str]:
+    """ELASTICSEARCH_URL when set (a user's node, the docker-compose one); otherwise the local test node,
+    started for the session (and stopped at its end unless it was already running)."""
+    if os.environ.get("ELASTICSEARCH_URL"):
+        yield os.environ["ELASTICSEARCH_URL"]
+        return
+    already_up = subprocess.run([str(ES_NODE), "status"], capture_output=True, text=True).returncode == 0
+    result = subprocess.run([str(ES_NODE), "start"], capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        server_unavailable("Elasticsearch test node (scripts/es-test-node start)", result.stderr[-4000:])
+    yield result.stdout.strip().splitlines()[-1]
+    if not already_up:
+        subprocess.run([str(ES_NODE), "stop"], capture_output=True, text=True, timeout=120)
+
+
+def es_store(url: str, prefix: str | None = None) -> ElasticsearchStore:
+    """A store on its own index prefix, so that tests never see each other's documents."""
+    settings = ElasticsearchSettings(url=url, index_prefix=prefix or f"nwtest-{uuid.uuid4().hex[:10]}")
+    return ElasticsearchStore.from_settings(settings)
+
+
+STORES = ["sqlite", "elasticsearch"]
 
 
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Every Store implementation; the contract tests run once per store."""
     if request.param == "sqlite":
-        s = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    else:  # pragma: no cover - later stores register here
-        raise AssertionError(request.param)
-    yield s
-    s.close()
+        s: Store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        yield s
+        s.close()
+    else:
+        es = es_store(request.getfixturevalue("es_url"))
+        yield es
+        es.drop()
+        es.close()

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pipeline.stores.base import Store, StoreError, UpsertResult
+
+if TYPE_CHECKING:
+    from pipeline.config import Settings
+
+
+def open_configured_store(settings: Settings) -> Store:
+    """The store the settings name: SQLite under NEWSWATCH_HOME, or Elasticsearch (template and alias applied)."""
+    if settings.store == "elasticsearch":
+        from pipeline.stores.elasticsearch import ElasticsearchStore
+
+        return ElasticsearchStore.from_settings(settings.elasticsearch)
+    return open_store(settings.store_location)
 
 
 def open_store(url: str) -> Store:
@@ -14,4 +28,4 @@ def open_store(url: str) -> Store:
     raise StoreError(f"unknown store URL {url!r}: expected sqlite:///PATH")
 
 
-__all__ = ["Store", "StoreError", "UpsertResult", "open_store"]
+__all__ = ["Store", "StoreError", "UpsertResult", "open_configured_store", "open_store"]

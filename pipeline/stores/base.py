@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -31,10 +31,11 @@ class UpsertResult:
 
 @dataclass(frozen=True)
 class Hit:
-    """A search result: the article and its relevance score for the query."""
+    """A search result: the article, its relevance score for the query, and highlighted fragments."""
 
     article: Article
     score: float
+    highlights: list[str] = field(default_factory=list)
 
 
 class Store(Protocol):

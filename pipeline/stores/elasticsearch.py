@@ -1,0 +1,346 @@
+"""The production store: Elasticsearch behind an alias over versioned indices.
+
+Layout (prefix `newswatch` by default):
+  <prefix>-articles          alias for reads and writes (is_write_index on the current version)
+  <prefix>-articles-v<N>     the indices; a mapping change is `newswatch es reindex` (new version + alias swap)
+  <prefix>-articles          composable index template for <prefix>-articles-* (config/elasticsearch/)
+  <prefix>-state             feed validators and health, alert bookkeeping
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from functools import cache
+from itertools import islice
+from pathlib import Path
+from typing import Any, Literal
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import BadRequestError, Elasticsearch, NotFoundError, helpers
+
+from pipeline.config import PROJECT_DIR, ElasticsearchSettings, config_dir
+from pipeline.models import Article
+from pipeline.stores.base import Hit, StoreError, UpsertResult
+
+log = logging.getLogger(__name__)
+FTS_OPERATORS = re.compile(r'"|\*|\b(?:OR|AND|NOT)\b')
+SEARCH_FIELDS = ["title^10", "text"]
+MAX_RESULTS = 10_000
+FALLBACK_ANALYZER = {"type": "standard", "stopwords": "_english_"}
+UNAVAILABLE = (TransportConnectionError, ConnectionTimeout)
+
+
+def es_config_dir() -> Path:
+    return config_dir() / "elasticsearch"
+
+
+@cache
+def country_centroids() -> dict[str, list[float]]:
+    path = es_config_dir() / "country-centroids.json"
+    if not path.exists():
+        path = PROJECT_DIR / "config" / "elasticsearch" / "country-centroids.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def connect(settings: ElasticsearchSettings) -> Elasticsearch:
+    """A client from settings; secrets are passed on, never logged."""
+    s = settings.resolved()
+    kwargs: dict[str, Any] = {
+        "request_timeout": s.request_timeout,
+        "max_retries": s.max_retries,
+        "retry_on_timeout": True,
+        "verify_certs": s.verify_certs,
+    }
+    if s.api_key:
+        kwargs["api_key"] = s.api_key.get_secret_value()
+    elif s.username and s.password:
+        kwargs["basic_auth"] = (s.username, s.password.get_secret_value())
+    if s.ca_certs:
+        kwargs["ca_certs"] = str(s.ca_certs)
+    return Elasticsearch([u.strip() for u in (s.url or "").split(",") if u.strip()], **kwargs)
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+class ElasticsearchStore:
+    """Store implementation over Elasticsearch (see the module docstring for the layout)."""
+
+    def __init__(self, client: Elasticsearch, settings: ElasticsearchSettings, *, refresh: bool = True) -> None:
+        self.es = client
+        self.settings = settings
+        self.prefix = settings.index_prefix
+        self.alias = f"{self.prefix}-articles"
+        self.state_index = f"{self.prefix}-state"
+        self.refresh = refresh
+        self.analyzer: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ElasticsearchSettings, *, setup: bool = True) -> ElasticsearchStore:
+        store = cls(connect(settings), settings)
+        if setup:
+            store.setup()
+        return store
+
+    # Setup and migration ------------------------------------------------------------------------
+
+    def template_body(self, analyzer: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = json.loads((es_config_dir() / "index-template.json").read_text(encoding="utf-8"))
+        settings = body["template"]["settings"]
+        settings.update(
+            number_of_shards=self.settings.shards,
+            number_of_replicas=self.settings.replicas,
+            refresh_interval=self.settings.refresh_interval,
+        )
+        if analyzer:
+            settings["analysis"]["analyzer"]["newswatch_text"] = analyzer
+        body["index_patterns"] = [f"{self.prefix}-articles-*"]
+        return body
+
+    def setup(self) -> dict[str, str]:
+        """Apply the template, create the first index with the alias and the state index; idempotent."""
+        report: dict[str, str] = {}
+        try:
+            report["template"] = self._put_template()
+            if self.es.indices.exists_alias(name=self.alias):
+                report["index"] = f"exists: {', '.join(self.indices())}"
+            else:
+                index = f"{self.alias}-v1"
+                self.es.indices.create(index=index, aliases={self.alias: {"is_write_index": True}})
+                report["index"] = f"created {index}"
+            if self.es.indices.exists(index=self.state_index):
+                report["state"] = "exists"
+            else:
+                state = json.loads((es_config_dir() / "state-index.json").read_text(encoding="utf-8"))
+                self.es.indices.create(index=self.state_index, **state)
+                report["state"] = f"created {self.state_index}"
+        except UNAVAILABLE as exc:
+            raise StoreError(f"Elasticsearch is not reachable: {exc}") from None
+        except BadRequestError as exc:
+            if "resource_already_exists_exception" not in str(exc):
+                raise StoreError(f"Elasticsearch refused the setup: {exc}") from None
+            report.setdefault("index", "exists")
+        report["analyzer"] = self.analyzer or "english"
+        return report
+
+    def _put_template(self) -> str:
+        try:
+            self.es.indices.put_index_template(name=self.alias, **self.template_body())
+            self.analyzer = "english"
+        except BadRequestError as exc:
+            if "Unknown analyzer type [english]" not in str(exc):
+                raise
+            # Elastic's integration-test distribution lacks the analysis-common module.
+            log.warning("this node has no 'english' analyzer; using the standard analyzer with English stopwords")
+            self.es.indices.put_index_template(name=self.alias, **self.template_body(FALLBACK_ANALYZER))
+            self.analyzer = "standard+english stopwords (fallback: no analysis-common module on this node)"
+        return "applied"
+
+    def indices(self) -> list[str]:
+        """The concrete indices behind the alias."""
+        try:
+            return sorted(self.es.indices.get_alias(name=self.alias).body)
+        except NotFoundError:
+            return []
+
+    def reindex(self, delete_old: bool = False) -> dict[str, Any]:
+        """Copy everything into a new version from the current template, then swap the alias atomically."""
+        self._put_template()
+        current = self.indices()
+        versions = [int(m.group(1)) for i in current if (m := re.search(r"-v(\d+)$", i))]
+        target = f"{self.alias}-v{max(versions, default=0) + 1}"
+        self.es.indices.create(index=target)
+        ok, errors = helpers.reindex(self.es, source_index=self.alias, target_index=target, chunk_size=500)
+        self.es.indices.refresh(index=target)
+        actions: list[dict[str, Any]] = [{"remove": {"index": i, "alias": self.alias}} for i in current]
+        actions.append({"add": {"index": target, "alias": self.alias, "is_write_index": True}})
+        self.es.indices.update_aliases(actions=actions)
+        if delete_old and current:
+            self.es.indices.delete(index=",".join(current))
+        return {"from": current, "to": target, "documents": self.count(), "kept_old": not delete_old}
+
+    # Articles -----------------------------------------------------------------------------------
+
+    def to_source(self, article: Article) -> dict[str, Any]:
+        doc = article.to_doc()
+        centroids = country_centroids()
+        doc["country_locations"] = [
+            {"lat": centroids[c][0], "lon": centroids[c][1]} for c in article.countries if c in centroids
+        ]
+        return doc
+
+    def upsert(self, articles: Iterable[Article]) -> Iterator[UpsertResult]:
+        for chunk in _chunks(articles, self.settings.chunk_size):
+            yield from self._upsert_chunk(chunk)
+
+    def _upsert_chunk(self, chunk: list[Article]) -> list[UpsertResult]:
+        known = self.seen(a.id for a in chunk)
+        now = datetime.now(UTC)
+        by_id = {a.id: a for a in chunk}
+        results: dict[str, UpsertResult] = {}
+        actions = []
+        for article in chunk:
+            if known.get(article.id) == article.content_hash:
+                results[article.id] = UpsertResult(article.id, "unchanged")
+                continue
+            try:
+                source = self.to_source(article.model_copy(update={"indexed_at": now}))
+            except (ValueError, TypeError) as exc:
+                results[article.id] = UpsertResult(article.id, "error", f"{type(exc).__name__}: {exc}")
+                continue
+            actions.append({"_op_type": "index", "_index": self.alias, "_id": article.id, "_source": source})
+        try:
+            for ok, item in helpers.streaming_bulk(
+                self.es,
+                actions,
+                chunk_size=self.settings.chunk_size,
+                max_chunk_bytes=self.settings.max_chunk_bytes,
+                raise_on_error=False,
+                max_retries=5,
+                initial_backoff=1,
+                max_backoff=30,
+            ):
+                info = item["index"]
+                doc_id = info["_id"]
+                if ok:
+                    by_id[doc_id].indexed_at = now
+                    results[doc_id] = UpsertResult(doc_id, "updated" if doc_id in known else "created")
+                else:
+                    error = info.get("error", {})
+                    reason = error.get("reason", error) if isinstance(error, dict) else error
+                    kind = error.get("type", "error") if isinstance(error, dict) else "error"
+                    results[doc_id] = UpsertResult(doc_id, "error", f"{kind}: {reason} (HTTP {info.get('status')})")
+            if actions and self.refresh:
+                self.es.indices.refresh(index=self.alias)
+        except UNAVAILABLE as exc:
+            raise StoreError(f"Elasticsearch became unreachable during a bulk write: {exc}") from None
+        return [results[a.id] for a in chunk]
+
+    def seen(self, ids: Iterable[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _chunks(ids, 1000):
+            try:
+                response = self.es.mget(index=self.alias, ids=chunk, source_includes=["content_hash"])
+            except UNAVAILABLE as exc:
+                raise StoreError(f"Elasticsearch is not reachable: {exc}") from None
+            for doc in response["docs"]:
+                if doc.get("found"):
+                    found[doc["_id"]] = doc["_source"]["content_hash"]
+        return found
+
+    def get(self, article_id: str) -> Article | None:
+        try:
+            return Article.from_doc(self.es.get(index=self.alias, id=article_id)["_source"])
+        except NotFoundError:
+            return None
+
+    def query(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        time_field: Literal["published_at", "indexed_at"] = "published_at",
+        concept: str | None = None,
+        country: str | None = None,
+        event_type: str | None = None,
+        feed_id: str | None = None,
+        limit: int | None = 100,
+    ) -> list[Article]:
+        if time_field not in ("published_at", "indexed_at"):
+            raise ValueError(f"cannot order by {time_field!r}")
+        filters: list[dict[str, Any]] = []
+        if since or until:
+            bounds = {}
+            if since:
+                bounds["gte"] = since.isoformat()
+            if until:
+                bounds["lt"] = until.isoformat()
+            filters.append({"range": {time_field: bounds}})
+        for field, value in (
+            ("concepts", concept), ("countries", country), ("event_types", event_type), ("feed_id", feed_id)
+        ):
+            if value:
+                filters.append({"term": {field: value}})
+        sort = [{time_field: "desc"}, {"id": "asc"}]
+        query = {"bool": {"filter": filters}}
+        if limit is None:
+            hits = helpers.scan(self.es, index=self.alias, query={"query": query, "sort": sort}, preserve_order=True)
+            return [Article.from_doc(h["_source"]) for h in hits]
+        response = self.es.search(index=self.alias, query=query, sort=sort, size=min(limit, MAX_RESULTS))
+        return [Article.from_doc(h["_source"]) for h in response["hits"]["hits"]]
+
+    def search(self, text: str, *, limit: int = 20) -> list[Hit]:
+        """Words must all match; OR/AND/NOT, quotes and * are honoured (query_string), plain words if invalid."""
+        if not text.strip():
+            return []
+        plain = {"multi_match": {"query": text, "fields": SEARCH_FIELDS, "operator": "and"}}
+        query: dict[str, Any] = plain
+        if FTS_OPERATORS.search(text):
+            query = {"query_string": {"query": text, "fields": SEARCH_FIELDS, "default_operator": "AND"}}
+        highlight = {"fields": {"title": {"number_of_fragments": 0}, "text": {"number_of_fragments": 2}}}
+        try:
+            response = self.es.search(index=self.alias, query=query, size=limit, highlight=highlight)
+        except BadRequestError:
+            response = self.es.search(index=self.alias, query=plain, size=limit, highlight=highlight)
+        return [
+            Hit(Article.from_doc(h["_source"]), h["_score"], [f for fs in h.get("highlight", {}).values() for f in fs])
+            for h in response["hits"]["hits"]
+        ]
+
+    def count(self, *, feed_id: str | None = None) -> int:
+        query = {"term": {"feed_id": feed_id}} if feed_id else {"match_all": {}}
+        return int(self.es.count(index=self.alias, query=query)["count"])
+
+    def counts_by_feed(self) -> dict[str, int]:
+        response = self.es.search(
+            index=self.alias, size=0, aggs={"feeds": {"terms": {"field": "feed_id", "size": MAX_RESULTS}}}
+        )
+        return {b["key"]: b["doc_count"] for b in response["aggregations"]["feeds"]["buckets"]}
+
+    # State --------------------------------------------------------------------------------------
+
+    def _state_id(self, namespace: str, key: str) -> str:
+        return f"{namespace}:{key}"
+
+    def state_get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        try:
+            return self.es.get(index=self.state_index, id=self._state_id(namespace, key))["_source"]["value"]
+        except NotFoundError:
+            return None
+
+    def state_put(self, namespace: str, key: str, value: dict[str, Any]) -> None:
+        doc = {"namespace": namespace, "key": key, "value": json.loads(json.dumps(value, default=str)),
+               "updated_at": datetime.now(UTC).isoformat()}
+        self.es.index(index=self.state_index, id=self._state_id(namespace, key), document=doc, refresh=True)
+
+    def state_items(self, namespace: str) -> dict[str, dict[str, Any]]:
+        hits = helpers.scan(
+            self.es, index=self.state_index, query={"query": {"term": {"namespace": namespace}}, "sort": ["key"]},
+            preserve_order=True,
+        )
+        return {h["_source"]["key"]: h["_source"]["value"] for h in hits}
+
+    def state_delete(self, namespace: str, key: str) -> None:
+        try:
+            self.es.delete(index=self.state_index, id=self._state_id(namespace, key), refresh=True)
+        except NotFoundError:
+            pass
+
+    def close(self) -> None:
+        self.es.close()
+
+    def drop(self) -> None:
+        """Delete every index, alias and the template of this prefix (tests and `newswatch es drop`)."""
+        self.es.indices.delete(index=f"{self.prefix}-articles-*,{self.state_index}", ignore_unavailable=True)
+        try:
+            self.es.indices.delete_index_template(name=self.alias)
+        except NotFoundError:
+            pass
