@@ -38,15 +38,16 @@ err = Console(stderr=True, highlight=False)
 class Context:
     """What every command gets: settings, and the feeds file chosen with --feeds."""
 
-    def __init__(self, home: Path | None, verbose: int) -> None:
+    def __init__(self, home: Path | None, verbose: int, store: str | None = None) -> None:
         self.home = home
         self.verbose = verbose
+        self.store_kind = store
         self._settings: Settings | None = None
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(home=self.home)
+            self._settings = load_settings(home=self.home, store=self.store_kind)
         return self._settings
 
     def feeds(self, path: Path | None) -> list[FeedConfig]:
@@ -79,6 +80,11 @@ def handle_errors(func: Callable[..., int | None]) -> Callable[..., None]:
         except StoreError as exc:
             err.print(f"[bold red]store error:[/] {escape(str(exc))}")
             code = EXIT_FAILED
+        except Exception as exc:
+            if not type(exc).__module__.startswith(("elasticsearch", "elastic_transport")):
+                raise
+            err.print(f"[bold red]Elasticsearch error:[/] {escape(str(exc))}")
+            code = EXIT_FAILED
         sys.exit(code)
 
     return wrapper
@@ -100,14 +106,21 @@ force_option = click.option("--force", is_flag=True, help="Poll feeds that are b
     type=click.Path(file_okay=False, path_type=Path),
     help="Data folder for the store, outbox, dead letters and caches (default: NEWSWATCH_HOME or ./var).",
 )
+@click.option(
+    "--store",
+    type=click.Choice(["sqlite", "elasticsearch"]),
+    help="Where articles are kept (default: NEWSWATCH_STORE or sqlite). Elasticsearch: ELASTICSEARCH_URL etc.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(__version__, prog_name="newswatch")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, verbose: int) -> None:
+def cli(ctx: click.Context, home: Path | None, store: str | None, verbose: int) -> None:
     """Newswatch: news monitoring for counter-terrorism analysts."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)])
-    ctx.obj = Context(home, verbose)
+    for noisy in ("elastic_transport", "elasticsearch", "httpx"):  # their retries are reported by us, once
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.ERROR)
+    ctx.obj = Context(home, verbose, store)
 
 
 class RichReporter:
@@ -318,7 +331,8 @@ def search(obj: Context, query: str, limit: int, as_json: bool) -> int:
         emit_json(
             [
                 {"id": h.article.id, "score": round(h.score, 4), "title": h.article.title, "url": h.article.url,
-                 "source": h.article.source, "published_at": h.article.published_at.isoformat()}
+                 "source": h.article.source, "published_at": h.article.published_at.isoformat(),
+                 "highlights": h.highlights}
                 for h in hits
             ]
         )
@@ -479,6 +493,56 @@ def eval_cmd(obj: Context, gold_path: Path | None, fast: bool, details: bool, st
         for line in missed:
             out.print(f"[red]below target:[/] {line}")
     return EXIT_PARTIAL if strict and missed else EXIT_OK
+
+
+@cli.group()
+def es() -> None:
+    """Elasticsearch: index template, alias and migrations."""
+
+
+def _es_store(obj: Context) -> Any:
+    from pipeline.stores.elasticsearch import ElasticsearchStore
+
+    return ElasticsearchStore.from_settings(obj.settings.elasticsearch, setup=False)
+
+
+@es.command("setup")
+@json_option
+@click.pass_obj
+@handle_errors
+def es_setup(obj: Context, as_json: bool) -> int:
+    """Apply the index template, create the first index behind the alias, and the state index (idempotent)."""
+    store = _es_store(obj)
+    try:
+        report = store.setup()
+    finally:
+        store.close()
+    if as_json:
+        emit_json(report)
+    else:
+        for key, value in report.items():
+            out.print(f"{key:9} {escape(value)}")
+    return EXIT_OK
+
+
+@es.command("reindex")
+@click.option("--delete-old", is_flag=True, help="Delete the previous index once the alias points to the new one.")
+@json_option
+@click.pass_obj
+@handle_errors
+def es_reindex(obj: Context, delete_old: bool, as_json: bool) -> int:
+    """Copy all articles into a new index version from the current template and swap the alias."""
+    store = _es_store(obj)
+    try:
+        store.setup()
+        report = store.reindex(delete_old=delete_old)
+    finally:
+        store.close()
+    if as_json:
+        emit_json(report)
+    else:
+        out.print(f"{', '.join(report['from']) or '(none)'} -> {report['to']}: {report['documents']} documents")
+    return EXIT_OK
 
 
 def main() -> None:

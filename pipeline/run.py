@@ -123,7 +123,7 @@ def run_pass(
     tagged = list(_tagged(fresh, tag, reporter, summary))
 
     reporter.stage("store", len(tagged))
-    failed_feeds = _store(store, tagged, dead, reporter, summary)
+    failed_feeds = _store(store, tagged, known, dead, reporter, summary)
 
     stored_ids = set(summary.stored_ids)
     with_new = {a.feed_id for a in tagged if a.id in stored_ids}
@@ -200,12 +200,17 @@ def _tagged(
 
 
 def _store(
-    store: Store, articles: list[Article], dead: DeadLetters, reporter: Reporter, summary: RunSummary
+    store: Store,
+    articles: list[Article],
+    known: dict[str, str],
+    dead: DeadLetters,
+    reporter: Reporter,
+    summary: RunSummary,
 ) -> set[str]:
     """Upsert; a rejected document is dead-lettered with its reason. Returns feeds with a rejected document."""
     by_id = {a.id: a for a in articles}
     failed_feeds: set[str] = set()
-    for result in store.upsert(articles):
+    for result in store.upsert(articles, known=known):
         reporter.advance("store")
         if result.ok:
             if result.action != "unchanged":

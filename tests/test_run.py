@@ -72,12 +72,12 @@ class RejectingStore:
     def __init__(self, inner: Store, marker: str) -> None:
         self.inner, self.marker = inner, marker
 
-    def upsert(self, articles: Iterable[Article]) -> Iterator[UpsertResult]:
+    def upsert(self, articles: Iterable[Article], known=None) -> Iterator[UpsertResult]:
         for article in articles:
             if self.marker in article.title:
                 yield UpsertResult(article.id, "error", "mapper_parsing_exception: injected")
             else:
-                yield from self.inner.upsert([article])
+                yield from self.inner.upsert([article], known=known)
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -41,11 +41,12 @@ class Hit:
 class Store(Protocol):
     """Articles plus a small key/value state area (feed validators, feed health, alert bookkeeping)."""
 
-    def upsert(self, articles: Iterable[Article]) -> Iterator[UpsertResult]:
+    def upsert(self, articles: Iterable[Article], known: Mapping[str, str] | None = None) -> Iterator[UpsertResult]:
         """Idempotent bulk upsert by id; yields one result per document, in order.
 
         An article whose content hash is already stored is `unchanged` and keeps its
-        `indexed_at`; a new or changed one gets `indexed_at` set to now.
+        `indexed_at`; a new or changed one gets `indexed_at` set to now. `known` is what
+        `seen()` returned for these ids, when the caller already asked (saves a lookup).
         """
         ...
 

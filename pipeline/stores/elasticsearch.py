@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from itertools import islice
@@ -139,7 +139,7 @@ class ElasticsearchStore:
             if "Unknown analyzer type [english]" not in str(exc):
                 raise
             # Elastic's integration-test distribution lacks the analysis-common module.
-            log.warning("this node has no 'english' analyzer; using the standard analyzer with English stopwords")
+            log.info("this node has no 'english' analyzer; using the standard analyzer with English stopwords")
             self.es.indices.put_index_template(name=self.alias, **self.template_body(FALLBACK_ANALYZER))
             self.analyzer = "standard+english stopwords (fallback: no analysis-common module on this node)"
         return "applied"
@@ -155,17 +155,26 @@ class ElasticsearchStore:
         """Copy everything into a new version from the current template, then swap the alias atomically."""
         self._put_template()
         current = self.indices()
-        versions = [int(m.group(1)) for i in current if (m := re.search(r"-v(\d+)$", i))]
+        existing = self.es.indices.get(index=f"{self.alias}-v*", allow_no_indices=True).body
+        versions = [int(m.group(1)) for i in existing if (m := re.search(r"-v(\d+)$", i))]
         target = f"{self.alias}-v{max(versions, default=0) + 1}"
         self.es.indices.create(index=target)
-        ok, errors = helpers.reindex(self.es, source_index=self.alias, target_index=target, chunk_size=500)
+        copies = (
+            {"_op_type": "index", "_index": target, "_id": hit["_id"], "_source": hit["_source"]}
+            for hit in helpers.scan(self.es, index=self.alias, query={"query": {"match_all": {}}}, size=500)
+        )
+        copied, errors = helpers.bulk(self.es, copies, chunk_size=self.settings.chunk_size, raise_on_error=False)
+        if errors:
+            self.es.indices.delete(index=target)
+            raise StoreError(f"reindex into {target} rejected {len(errors)} document(s), alias left as it was: "
+                             f"{errors[:3]}")
         self.es.indices.refresh(index=target)
         actions: list[dict[str, Any]] = [{"remove": {"index": i, "alias": self.alias}} for i in current]
         actions.append({"add": {"index": target, "alias": self.alias, "is_write_index": True}})
         self.es.indices.update_aliases(actions=actions)
         if delete_old and current:
             self.es.indices.delete(index=",".join(current))
-        return {"from": current, "to": target, "documents": self.count(), "kept_old": not delete_old}
+        return {"from": current, "to": target, "documents": copied, "kept_old": not delete_old}
 
     # Articles -----------------------------------------------------------------------------------
 
@@ -177,12 +186,25 @@ class ElasticsearchStore:
         ]
         return doc
 
-    def upsert(self, articles: Iterable[Article]) -> Iterator[UpsertResult]:
-        for chunk in _chunks(articles, self.settings.chunk_size):
-            yield from self._upsert_chunk(chunk)
+    def source_json(self, article: Article, indexed_at: datetime) -> str:
+        """The same document as to_source(), serialised by pydantic's (Rust) JSON encoder: the bulk helper
+        sends strings as they are, which saves most of the serialisation time."""
+        body = article.model_copy(update={"indexed_at": indexed_at}).model_dump_json()
+        centroids = country_centroids()
+        points = [{"lat": centroids[c][0], "lon": centroids[c][1]} for c in article.countries if c in centroids]
+        return body[:-1] + ',"country_locations":' + json.dumps(points) + "}"
 
-    def _upsert_chunk(self, chunk: list[Article]) -> list[UpsertResult]:
-        known = self.seen(a.id for a in chunk)
+    def upsert(self, articles: Iterable[Article], known: Mapping[str, str] | None = None) -> Iterator[UpsertResult]:
+        wrote = False
+        for chunk in _chunks(articles, self.settings.chunk_size):
+            results = self._upsert_chunk(chunk, known)
+            wrote = wrote or any(r.action in ("created", "updated") for r in results)
+            yield from results
+        if wrote and self.refresh:  # once per call, so that what was written is searchable when it returns
+            self._call(self.es.indices.refresh, index=self.alias)
+
+    def _upsert_chunk(self, chunk: list[Article], given: Mapping[str, str] | None) -> list[UpsertResult]:
+        known = {a.id: given[a.id] for a in chunk if a.id in given} if given is not None else self.seen(a.id for a in chunk)
         now = datetime.now(UTC)
         by_id = {a.id: a for a in chunk}
         results: dict[str, UpsertResult] = {}
@@ -192,7 +214,7 @@ class ElasticsearchStore:
                 results[article.id] = UpsertResult(article.id, "unchanged")
                 continue
             try:
-                source = self.to_source(article.model_copy(update={"indexed_at": now}))
+                source = self.source_json(article, now)
             except (ValueError, TypeError) as exc:
                 results[article.id] = UpsertResult(article.id, "error", f"{type(exc).__name__}: {exc}")
                 continue
@@ -218,11 +240,15 @@ class ElasticsearchStore:
                     reason = error.get("reason", error) if isinstance(error, dict) else error
                     kind = error.get("type", "error") if isinstance(error, dict) else "error"
                     results[doc_id] = UpsertResult(doc_id, "error", f"{kind}: {reason} (HTTP {info.get('status')})")
-            if actions and self.refresh:
-                self.es.indices.refresh(index=self.alias)
         except UNAVAILABLE as exc:
             raise StoreError(f"Elasticsearch became unreachable during a bulk write: {exc}") from None
         return [results[a.id] for a in chunk]
+
+    def _call(self, method: Any, **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except UNAVAILABLE as exc:
+            raise StoreError(f"Elasticsearch is not reachable: {exc}") from None
 
     def seen(self, ids: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -100,12 +100,12 @@ class SQLiteStore:
 
     # Articles -----------------------------------------------------------------------------------
 
-    def upsert(self, articles: Iterable[Article]) -> Iterator[UpsertResult]:
+    def upsert(self, articles: Iterable[Article], known: Mapping[str, str] | None = None) -> Iterator[UpsertResult]:
         for chunk in _chunks(articles, CHUNK):
-            yield from self._upsert_chunk(chunk)
+            yield from self._upsert_chunk(chunk, known)
 
-    def _upsert_chunk(self, chunk: list[Article]) -> list[UpsertResult]:
-        known = self.seen(a.id for a in chunk)
+    def _upsert_chunk(self, chunk: list[Article], given: Mapping[str, str] | None) -> list[UpsertResult]:
+        known = {a.id: given[a.id] for a in chunk if a.id in given} if given is not None else self.seen(a.id for a in chunk)
         now = datetime.now(UTC)
         results = []
         self.db.execute("BEGIN IMMEDIATE")
