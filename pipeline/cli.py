@@ -100,27 +100,37 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 force_option = click.option("--force", is_flag=True, help="Poll feeds that are backing off after failures, too.")
 
 
+def _choose_store(ctx: click.Context, _: click.Parameter, value: str | None) -> str | None:
+    if value:
+        ctx.find_object(Context).store_kind = value
+    return value
+
+
+store_option = click.option(
+    "--store",
+    type=click.Choice(["sqlite", "elasticsearch"]),
+    expose_value=False,
+    callback=_choose_store,
+    help="Where articles are kept (default: NEWSWATCH_STORE or sqlite; Elasticsearch reads ELASTICSEARCH_URL etc.).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
     help="Data folder for the store, outbox, dead letters and caches (default: NEWSWATCH_HOME or ./var).",
 )
-@click.option(
-    "--store",
-    type=click.Choice(["sqlite", "elasticsearch"]),
-    help="Where articles are kept (default: NEWSWATCH_STORE or sqlite). Elasticsearch: ELASTICSEARCH_URL etc.",
-)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(__version__, prog_name="newswatch")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, store: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, home: Path | None, verbose: int) -> None:
     """Newswatch: news monitoring for counter-terrorism analysts."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False)])
     for noisy in ("elastic_transport", "elasticsearch", "httpx"):  # their retries are reported by us, once
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.ERROR)
-    ctx.obj = Context(home, verbose, store)
+    ctx.obj = Context(home, verbose)
 
 
 class RichReporter:
@@ -155,6 +165,7 @@ def progress_bars() -> Progress:
 
 
 @cli.command()
+@store_option
 @feeds_option
 @force_option
 @json_option
@@ -213,6 +224,7 @@ def print_summary(data: dict[str, Any], settings: Settings) -> None:
 
 
 @cli.command()
+@store_option
 @feeds_option
 @force_option
 @json_option
@@ -275,6 +287,7 @@ def fetch(obj: Context, feeds_file: Path | None, force: bool, as_json: bool, sho
 
 
 @cli.command("feeds")
+@store_option
 @feeds_option
 @json_option
 @click.pass_obj
@@ -318,6 +331,7 @@ def _when(value: str | None) -> str:
 
 
 @cli.command()
+@store_option
 @click.argument("query")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="How many results.")
 @json_option
@@ -350,6 +364,7 @@ def search(obj: Context, query: str, limit: int, as_json: bool) -> int:
 
 
 @cli.command()
+@store_option
 @click.option("--concept", help="Taxonomy concept id, e.g. isis.")
 @click.option("--country", help="ISO 3166-1 alpha-2 code, e.g. MY.")
 @click.option("--event-type", type=click.Choice(["agreement", "dialogue", "intent", "material"]))
@@ -385,6 +400,7 @@ def articles(
 
 
 @cli.command()
+@store_option
 @feeds_option
 @json_option
 @click.pass_obj

@@ -70,10 +70,13 @@ def test_round_trip_keeps_the_document(store: Store) -> None:
 
 
 def test_query_filters(store: Store) -> None:
+    def event(kind: str) -> Event:
+        return Event(type=kind, parties=["MY", "US"], dyad="MY-US", sentence="s", trigger="t")
+
     list(store.upsert([
-        make(1, concepts=["isis"], countries=["MY"], event_types=["agreement"]),
+        make(1, concepts=["isis"], countries=["MY"], events=[event("agreement")], event_types=["agreement"]),
         make(2, concepts=["ttp"], countries=["PK", "US"], feed="f2"),
-        make(3, concepts=["isis", "ttp"], countries=["US"], event_types=["dialogue"]),
+        make(3, concepts=["isis", "ttp"], countries=["US"], events=[event("dialogue")], event_types=["dialogue"]),
     ]))
     ids = lambda arts: [a.title for a in arts]  # noqa: E731
     assert ids(store.query(concept="isis")) == ["Article number 3", "Article number 1"]

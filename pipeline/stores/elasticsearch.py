@@ -290,11 +290,11 @@ class ElasticsearchStore:
             if until:
                 bounds["lt"] = until.isoformat()
             filters.append({"range": {time_field: bounds}})
-        for field, value in (
-            ("concepts", concept), ("countries", country), ("event_types", event_type), ("feed_id", feed_id)
-        ):
+        for field, value in (("concepts", concept), ("countries", country), ("feed_id", feed_id)):
             if value:
                 filters.append({"term": {field: value}})
+        if event_type:  # on the nested events, so that later filters (dyad, ct_relevant) apply to one event
+            filters.append({"nested": {"path": "events", "query": {"term": {"events.type": event_type}}}})
         sort = [{time_field: "desc"}, {"id": "asc"}]
         query = {"bool": {"filter": filters}}
         if limit is None:
