@@ -183,13 +183,30 @@ def run(obj: Context, feeds_file: Path | None, force: bool, as_json: bool, taggi
     if tagging:
         settings = settings.model_copy(update={"tagging": settings.tagging.model_copy(update={"mode": tagging})})
     tagger = tagger_for(settings)
+    from pipeline.alerts import Mailer, load_rules, run_alerts
+
+    rules = load_rules()  # validated before any work, so that a bad rules file stops the run at once
+    outcome: dict[str, Any] = {}
+
+    def alerts(store: Store, new: list[Any]) -> int:
+        outcome["run"] = run_alerts(store, settings, rules=rules)
+        return outcome["run"].sent
+
     with obj.store() as store, progress_bars() as progress:
-        summary = run_pass(settings, feeds, store, tag=tagger, reporter=RichReporter(progress), force=force)
+        summary = run_pass(settings, feeds, store, tag=tagger, alerts=alerts, reporter=RichReporter(progress),
+                           force=force)
+    alert_run = outcome.get("run")
     if as_json:
         emit_json(summary.to_dict())
     else:
         print_summary(summary.to_dict(), settings)
-    return EXIT_PARTIAL if summary.feeds_failed else EXIT_OK
+        if alert_run:
+            out.print(f"alerts: {alert_run.created} new, {alert_run.updates} update(s) for the digest, "
+                      f"{alert_run.sent} sent to {escape(Mailer(settings.smtp, settings.outbox_dir).target)}")
+            for error in alert_run.errors:
+                out.print(f"[red]alert not sent[/] {escape(error)} (kept pending; the next run retries)")
+    failed = summary.feeds_failed or (alert_run and alert_run.failed)
+    return EXIT_PARTIAL if failed else EXIT_OK
 
 
 def print_summary(data: dict[str, Any], settings: Settings) -> None:
@@ -212,7 +229,7 @@ def print_summary(data: dict[str, Any], settings: Settings) -> None:
         ("tagged", data["tagged"]),
         ("stored", data["stored"]),
         ("store errors", data["store_errors"]),
-        ("alerts", data["alerts"]),
+        ("alerts sent", data["alerts"]),
     ]
     for label, value in rows:
         style = "red" if value and label in ("feeds failed", "entries rejected", "store errors") else ""
@@ -509,6 +526,82 @@ def eval_cmd(obj: Context, gold_path: Path | None, fast: bool, details: bool, st
         for line in missed:
             out.print(f"[red]below target:[/] {line}")
     return EXIT_PARTIAL if strict and missed else EXIT_OK
+
+
+@cli.group()
+def alerts() -> None:
+    """Alert rules (config/alerts.yaml): evaluate, send, list, preview."""
+
+
+@alerts.command("run")
+@click.option("--digest", is_flag=True, help="Also send the digests of pending digest items.")
+@store_option
+@json_option
+@click.pass_obj
+@handle_errors
+def alerts_run(obj: Context, digest: bool, as_json: bool) -> int:
+    """Evaluate every enabled rule over newly indexed articles and deliver pending alerts."""
+    from pipeline.alerts import Mailer, run_alerts
+
+    with obj.store() as store:
+        result = run_alerts(store, obj.settings, digest=digest)
+    target = Mailer(obj.settings.smtp, obj.settings.outbox_dir).target
+    if as_json:
+        emit_json({**result.__dict__, "target": target})
+    else:
+        out.print(f"{result.created} new alert(s), {result.updates} update(s), {result.sent} sent, "
+                  f"{result.digests_sent} digest(s) sent, {result.failed} failed -> {escape(target)}")
+        for error in result.errors:
+            out.print(f"[red]not sent[/] {escape(error)} (kept pending; the next run retries)")
+    return EXIT_PARTIAL if result.failed else EXIT_OK
+
+
+@alerts.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent"]), help="Only alerts with this status.")
+@store_option
+@json_option
+@click.pass_obj
+@handle_errors
+def alerts_list(obj: Context, status: str | None, as_json: bool) -> int:
+    """Alert records: pending or sent, with the reason of the last failure."""
+    from pipeline.alerts import list_alerts, subject_of
+
+    with obj.store() as store:
+        records = list_alerts(store, status)
+    if as_json:
+        emit_json([r.model_dump(mode="json") for r in records])
+        return EXIT_OK
+    table = Table("id", "rule", "status", "delivery", "subject", "sources", "last error", title=f"{len(records)} alert(s)",
+                  title_justify="left")
+    for r in records:
+        state = "[green]sent[/]" if r.status == "sent" else "[yellow]pending[/]"
+        table.add_row(r.id, escape(r.rule), state, r.delivery, escape(subject_of(r)), str(len(r.sources)),
+                      escape(r.last_error or ""))
+    out.print(table)
+    return EXIT_OK
+
+
+@alerts.command("preview")
+@click.argument("rule_id")
+@click.option("--html", "as_html", is_flag=True, help="Print the HTML part instead of the text part.")
+@store_option
+@click.pass_obj
+@handle_errors
+def alerts_preview(obj: Context, rule_id: str, as_html: bool) -> int:
+    """Render the alerts RULE would send now, without sending or recording anything."""
+    from pipeline.alerts import evaluate, load_rules, render_alert
+
+    rules = {r.id: r for r in load_rules()}
+    if rule_id not in rules:
+        raise click.UsageError(f"no rule {rule_id!r}; rules: {', '.join(rules)}")
+    with obj.store() as store:
+        records, _ = evaluate(store, rules[rule_id], dry_run=True)
+    if not records:
+        err.print("nothing new for this rule")
+    for record in records:
+        subject, text, html = render_alert(record, rules[rule_id])
+        click.echo(f"Subject: {subject}\n\n{html if as_html else text}\n")
+    return EXIT_OK
 
 
 @cli.group()

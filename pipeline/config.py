@@ -126,6 +126,25 @@ class ElasticsearchSettings(BaseModel):
         return self.model_copy(update=update)
 
 
+class SmtpSettings(BaseModel):
+    """Mail delivery. Without a host, alerts are written as .eml files to NEWSWATCH_HOME/outbox."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    from_addr: str = "Newswatch <newswatch@localhost>"
+    timeout: float = Field(30.0, gt=0)
+    ca_file: Path | None = Field(None, description="CA bundle to trust (e.g. a self-signed server certificate)")
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+
 class Settings(BaseSettings):
     """All settings; precedence: arguments > NEWSWATCH_* environment > config/newswatch.yaml > defaults."""
 
@@ -141,6 +160,7 @@ class Settings(BaseSettings):
     fulltext: FulltextSettings = Field(default_factory=FulltextSettings)
     tagging: TaggingSettings = Field(default_factory=TaggingSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,256 @@
+"""Alerts against a real SMTP server (aiosmtpd) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import trustme
+import yaml
+from aiosmtpd.controller import Controller
+
+from pipeline.alerts import ALERT, list_alerts, load_rules, run_alerts
+from pipeline.config import PROJECT_DIR, ConfigError, Settings, SmtpSettings
+from pipeline.models import Article
+from pipeline.normalise import content_hash, sha1
+from pipeline.run import run_pass
+from pipeline.stores import Store
+from pipeline.tagging import get_tagger
+from tests.conftest import server_unavailable
+from tests.feedserver import FeedServer
+from tests.test_run import demo_feeds
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+class Inbox:
+    """aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's naming)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SmtpServer:
+    def __init__(self, **smtp_parameters) -> None:
+        self.inbox = Inbox()
+        self.port = free_port()
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **smtp_parameters)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.inbox.messages
+
+
+def start(server: SmtpServer) -> SmtpServer:
+    try:
+        server.controller.start()
+    except Exception as exc:  # noqa: BLE001 - any failure to start is reported the same way
+        server_unavailable("SMTP server (aiosmtpd) on 127.0.0.1", repr(exc))
+    return server
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = start(SmtpServer())
+    yield server
+    server.controller.stop()
+
+
+def with_smtp(settings: Settings, port: int, **kw) -> Settings:
+    return settings.model_copy(update={"smtp": SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=5, **kw)})
+
+
+def article(n: int, title: str, text: str, *, source: str = "Outlet", published: datetime = T0) -> Article:
+    a = Article(
+        id=sha1(f"https://outlet{n}.example/story"), url=f"https://outlet{n}.example/story", feed_id=f"feed{n}",
+        source=source, title=title, text=text, published_at=published, fetched_at=published,
+        content_hash=content_hash(title, text),
+    )
+    return next(iter(get_tagger("fast", str(PROJECT_DIR / "config")).tag([a])))
+
+
+MOU = "Malaysia and Thailand signed a memorandum of understanding on counter-terrorism and intelligence sharing."
+
+
+def html_part(message: EmailMessage) -> str:
+    return message.get_body(preferencelist=("html",)).get_content()
+
+
+def text_part(message: EmailMessage) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_pak_us_seed_produces_exactly_one_alert(settings: Settings, feed_server: FeedServer, store: Store, smtp: SmtpServer) -> None:
+    settings = with_smtp(settings, smtp.port)
+    brecorder = [f for f in demo_feeds(feed_server) if f.id == "brecorder"]
+    run_pass(settings, brecorder, store, tag=get_tagger("fast", str(PROJECT_DIR / "config")))
+    result = run_alerts(store, settings)
+    assert result.sent == 1 and len(smtp.messages) == 1
+    message = smtp.messages[0]
+    assert message["Subject"] == "[Newswatch] New bilateral dialogue: Pakistan \u2013 United States"
+    assert message["To"] == "analysts@newswatch.example" and message["Message-ID"]
+    assert "<mark>dialogue</mark>" in html_part(message)
+    assert "https://www.brecorder.com/news/40302462/" in text_part(message)
+    record = list_alerts(store, "sent")[0]
+    assert record.message_id == message["Message-ID"]
+    assert run_alerts(store, settings).sent == 0 and len(smtp.messages) == 1  # a repeat sends nothing
+
+
+def test_coalition_seed_produces_no_alert(settings: Settings, store: Store, smtp: SmtpServer) -> None:
+    seeds = yaml.safe_load((PROJECT_DIR / "tests" / "data" / "gold" / "seeds.yaml").read_text())
+    seed = next(s for s in seeds if s["id"] == "seed-003")
+    list(store.upsert([article(1, seed["title"], seed["text"], published=datetime(2017, 3, 22, tzinfo=UTC))]))
+    result = run_alerts(store, with_smtp(settings, smtp.port))
+    assert result.created == 0 and smtp.messages == []
+
+
+def test_three_outlets_one_email_with_three_sources(settings: Settings, store: Store, smtp: SmtpServer) -> None:
+    reports = [
+        article(1, "Malaysia, Thailand sign MoU", MOU, source="Malay Mail"),
+        article(2, "KL and Bangkok seal anti-terror pact", MOU, source="Bangkok Post", published=T0 + timedelta(hours=5)),
+        article(3, "Thai-Malaysian security MoU signed", MOU, source="BenarNews", published=T0 + timedelta(days=1)),
+    ]
+    list(store.upsert(reports))
+    result = run_alerts(store, with_smtp(settings, smtp.port))
+    assert result.sent == 1 and len(smtp.messages) == 1
+    html = html_part(smtp.messages[0])
+    assert smtp.messages[0]["Subject"] == "[Newswatch] New bilateral agreement: Malaysia \u2013 Thailand"
+    for n in (1, 2, 3):
+        assert f'href="https://outlet{n}.example/story"' in html
+    assert "Sources (3)" in text_part(smtp.messages[0])
+
+
+def test_later_report_in_the_window_goes_to_the_digest(settings: Settings, store: Store, smtp: SmtpServer) -> None:
+    settings = with_smtp(settings, smtp.port)
+    list(store.upsert([article(1, "Malaysia, Thailand sign MoU", MOU)]))
+    assert run_alerts(store, settings).sent == 1
+    list(store.upsert([article(2, "Update: MoU details", MOU, source="Late Outlet", published=T0 + timedelta(days=2))]))
+    later = run_alerts(store, settings)
+    assert later.sent == 0 and later.updates >= 1 and len(smtp.messages) == 1
+    digest = run_alerts(store, settings, digest=True)
+    assert digest.digests_sent >= 1
+    digests = [m for m in smtp.messages if "Digest" in m["Subject"]]
+    assert any("Late Outlet" in text_part(m) and "(update)" in text_part(m) for m in digests)
+    # Outside the window the same dyad is a new story with its own immediate alert.
+    list(store.upsert([article(3, "New MoU", MOU, source="Far Later", published=T0 + timedelta(days=30))]))
+    assert run_alerts(store, settings).sent == 1
+
+
+def test_late_indexed_article_is_not_missed(settings: Settings, store: Store, smtp: SmtpServer) -> None:
+    settings = with_smtp(settings, smtp.port)
+    list(store.upsert([article(1, "Malaysia, Thailand sign MoU", MOU)]))
+    run_alerts(store, settings)
+    old_news = article(2, "Indonesia and Australia sign counter-terrorism treaty",
+                       "Indonesia and Australia signed a counter-terrorism treaty.", published=T0 - timedelta(days=20))
+    list(store.upsert([old_news]))  # published long ago, indexed now
+    assert run_alerts(store, settings).sent == 1
+    assert smtp.messages[-1]["Subject"].endswith("Australia \u2013 Indonesia")
+
+
+def test_html_in_a_title_arrives_escaped(settings: Settings, store: Store, smtp: SmtpServer) -> None:
+    hostile = "<script>alert('x')</script><img src=x onerror=alert(1)> Malaysia and Thailand sign MoU"
+    list(store.upsert([article(1, hostile, MOU)]))
+    run_alerts(store, with_smtp(settings, smtp.port))
+    html = html_part(smtp.messages[0])
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_smtp_down_keeps_the_alert_pending_then_sends_it_once(settings: Settings, store: Store, smtp: SmtpServer) -> None:
+    list(store.upsert([article(1, "Malaysia, Thailand sign MoU", MOU)]))
+    down = run_alerts(store, with_smtp(settings, free_port()))
+    assert down.sent == 0 and down.failed == 1
+    pending = [r for r in list_alerts(store, "pending") if r.delivery == "immediate"]
+    assert len(pending) == 1 and "Connection" in pending[0].last_error and pending[0].attempts == 1
+    back = run_alerts(store, with_smtp(settings, smtp.port))
+    assert back.sent == 1 and len(smtp.messages) == 1
+    assert smtp.messages[0]["Message-ID"] == pending[0].message_id
+    assert run_alerts(store, with_smtp(settings, smtp.port)).sent == 0 and len(smtp.messages) == 1
+    assert all(r.delivery == "digest" for r in list_alerts(store, "pending"))
+
+
+def test_starttls_with_a_trusted_self_signed_certificate(settings: Settings, store: Store, tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server = start(SmtpServer(tls_context=server_context, require_starttls=True))
+    try:
+        list(store.upsert([article(1, "Malaysia, Thailand sign MoU", MOU)]))
+        untrusted = settings.model_copy(update={"smtp": SmtpSettings(host="127.0.0.1", port=server.port, timeout=5)})
+        assert run_alerts(store, untrusted).failed == 1  # the certificate is not trusted by default
+        trusted = settings.model_copy(
+            update={"smtp": SmtpSettings(host="127.0.0.1", port=server.port, timeout=5, ca_file=ca_file)}
+        )
+        assert run_alerts(store, trusted).sent == 1 and len(server.messages) == 1
+    finally:
+        server.controller.stop()
+
+
+def test_outbox_without_smtp(settings: Settings, store: Store) -> None:
+    list(store.upsert([article(1, "Malaysia, Thailand sign MoU", MOU)]))
+    result = run_alerts(store, settings)
+    files = list(settings.outbox_dir.glob("*.eml"))
+    assert result.sent == 1 and len(files) == 1
+    message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert message["Subject"].startswith("[Newswatch] New bilateral agreement")
+    assert run_alerts(store, settings).sent == 0 and len(list(settings.outbox_dir.glob("*.eml"))) == 1
+
+
+def test_bad_rules_file_names_the_entry(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.yaml"
+    path.write_text("rules:\n  - {id: r1, description: d, match: {event_types: [treaty]}, recipients: [a@b.c]}\n")
+    with pytest.raises(ConfigError, match=r"rules\[0\] \(id 'r1'\)\.match\.event_types\[0\]: Input should be 'agreement'"):
+        load_rules(path)
+    path.write_text("rules:\n  - {id: r1, description: d, match: {}, recipients: [nobody]}\n")
+    with pytest.raises(ConfigError, match="not an email address"):
+        load_rules(path)
+
+
+def test_cli_preview_renders_without_recording(settings: Settings, tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+    env["NEWSWATCH_HOME"] = str(tmp_path / "home")
+    demo = str(PROJECT_DIR / "config" / "feeds.demo.yaml")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, env=env, timeout=300)
+
+    # store only (alerts would record and send): run with a rules file that has no enabled rule
+    env["NEWSWATCH_CONFIG_DIR"] = str(tmp_path / "config")
+    import shutil
+
+    shutil.copytree(PROJECT_DIR / "config", tmp_path / "config")
+    rules = yaml.safe_load((tmp_path / "config" / "alerts.yaml").read_text())
+    for rule in rules["rules"]:
+        rule["enabled"] = False
+    (tmp_path / "config" / "alerts.yaml").write_text(yaml.safe_dump(rules))
+    assert cli("run", "--feeds", demo, "--tagging", "fast").returncode == 0
+    preview = cli("alerts", "preview", "bilateral-agreements")
+    assert preview.returncode == 0, preview.stderr
+    assert "Subject: [Newswatch] New bilateral agreement: Malaysia \u2013 Thailand" in preview.stdout
+    assert "Subject: [Newswatch] New bilateral dialogue: Pakistan \u2013 United States" in preview.stdout
+    listed = cli("alerts", "list", "--json")
+    assert listed.returncode == 0 and listed.stdout.strip() == "[]"
+    assert cli("alerts", "preview", "no-such-rule").returncode == 2
