@@ -1,11 +1,12 @@
 """Measure tagging against a labelled gold set: precision, recall and F1 for concepts, countries,
-events (type + parties) and alert decisions (the default rule: a ct_relevant agreement or dialogue)."""
+events (type + parties) and alert decisions (the default rule `bilateral-agreements` of config/alerts.yaml)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -14,7 +15,6 @@ from pipeline.config import PROJECT_DIR, ConfigError, describe_validation_error,
 from pipeline.tagging import TagResult, Tagger
 
 DEFAULT_GOLD = PROJECT_DIR / "tests" / "data" / "gold"
-ALERT_TYPES = ("agreement", "dialogue")
 TARGETS = {"events": {"precision": 0.9, "recall": 0.9}, "concepts": {"precision": 0.9, "recall": 0.85}}
 
 
@@ -97,13 +97,23 @@ def load_gold(path: Path = DEFAULT_GOLD) -> list[GoldArticle]:
     return articles
 
 
-def alert_decision(events: Iterable[Any]) -> bool:
-    return any(e.type in ALERT_TYPES and e.ct_relevant for e in events)
+def default_rule_match() -> Any:
+    """The match of the default alert rule `bilateral-agreements` in config/alerts.yaml."""
+    from pipeline.alerts import load_rules
+
+    return next(r.match for r in load_rules() if r.id == "bilateral-agreements")
+
+
+def alert_decision(events: Iterable[Any], concepts: list[str], relevance: float, match: Any) -> bool:
+    """Would the default rule fire on these events (of an article with these concepts and relevance)?"""
+    article = SimpleNamespace(concepts=concepts, relevance=relevance)
+    return any(match.accepts(e, article) for e in events)
 
 
 def evaluate(tagger: Tagger, gold: list[GoldArticle]) -> dict[str, Score]:
     """Score the tagger on every gold article."""
     scores = {name: Score() for name in ("concepts", "countries", "events", "alerts")}
+    match = default_rule_match()
     for article in gold:
         result: TagResult = tagger.tag_texts(article.title, article.text, article.year)
         scores["concepts"].add(article.id, set(article.concepts), set(result.concepts))
@@ -114,7 +124,9 @@ def evaluate(tagger: Tagger, gold: list[GoldArticle]) -> dict[str, Score]:
             {(e.type, e.dyad) for e in result.events},
         )
         scores["alerts"].add(
-            article.id, {"alert"} if article.alert else set(), {"alert"} if alert_decision(result.events) else set()
+            article.id,
+            {"alert"} if article.alert else set(),
+            {"alert"} if alert_decision(result.events, result.concepts, result.relevance, match) else set(),
         )
     return scores
 
