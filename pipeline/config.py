@@ -161,6 +161,7 @@ class Settings(BaseSettings):
     tagging: TaggingSettings = Field(default_factory=TaggingSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    operators: list[str] = Field(default_factory=list, description="who gets the feed-health report")
 
     @classmethod
     def settings_customise_sources(

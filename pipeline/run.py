@@ -66,6 +66,7 @@ class RunSummary:
     fulltext_failed: int = 0
     tagged: int = 0
     stored: int = 0
+    events_stored: int = 0
     store_errors: int = 0
     alerts: int = 0
     seconds: float = 0.0
@@ -112,8 +113,8 @@ def run_pass(
     candidates = list(drop_duplicates(_normalise(results, settings, dead, summary), counter := {}))
     summary.duplicates = counter.get("duplicates", 0)
     known = store.seen(a.id for a in candidates)
-    fresh = [a for a in candidates if known.get(a.id) != a.content_hash]
-    summary.already_seen = len(candidates) - len(fresh)
+    fresh = [a for a in candidates if known.get(a.id) != a.content_hash and not _copy_of_other_feed(store, a, known)]
+    summary.already_seen = len(candidates) - len(fresh)  # includes other feeds' copies of a stored story
     summary.changed_articles = sum(1 for a in fresh if a.id in known)
     summary.new_articles = len(fresh) - summary.changed_articles
 
@@ -133,6 +134,15 @@ def run_pass(
         summary.alerts = alerts(store, [a for a in tagged if a.id in stored_ids])
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _copy_of_other_feed(store: Store, article: Article, known: dict[str, str]) -> bool:
+    """A stored story arriving from another feed with other text (a summary, a wire copy) is a
+    duplicate, not a change: only the feed that published it can change it."""
+    if article.id not in known:
+        return False
+    stored = store.get(article.id)
+    return stored is not None and stored.feed_id != article.feed_id
 
 
 def _count_feeds(summary: RunSummary, results: list[FetchResult]) -> None:
@@ -215,6 +225,7 @@ def _store(
         if result.ok:
             if result.action != "unchanged":
                 summary.stored += 1
+                summary.events_stored += len(by_id[result.id].events)
                 summary.stored_ids.append(result.id)
             continue
         summary.store_errors += 1

@@ -7,6 +7,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +15,9 @@ from pipeline.config import PROJECT_DIR, ElasticsearchSettings, Settings, load_s
 from pipeline.stores import Store, open_store
 from pipeline.stores.elasticsearch import ElasticsearchStore
 from tests.feedserver import FeedServer
+
+if TYPE_CHECKING:
+    from tests.smtpserver import SmtpServer
 
 SAMPLES = PROJECT_DIR / "config" / "samples"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -98,3 +102,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield es
         es.drop()
         es.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 for the test."""
+    from tests.smtpserver import SmtpServer, start
+
+    server = start(SmtpServer())
+    yield server
+    server.controller.stop()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,63 +14,19 @@ from pathlib import Path
 import pytest
 import trustme
 import yaml
-from aiosmtpd.controller import Controller
 
-from pipeline.alerts import ALERT, list_alerts, load_rules, run_alerts
+from pipeline.alerts import list_alerts, load_rules, run_alerts
 from pipeline.config import PROJECT_DIR, ConfigError, Settings, SmtpSettings
 from pipeline.models import Article
 from pipeline.normalise import content_hash, sha1
 from pipeline.run import run_pass
 from pipeline.stores import Store
 from pipeline.tagging import get_tagger
-from tests.conftest import server_unavailable
 from tests.feedserver import FeedServer
+from tests.smtpserver import SmtpServer, free_port, start
 from tests.test_run import demo_feeds
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-
-
-class Inbox:
-    """aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's naming)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class SmtpServer:
-    def __init__(self, **smtp_parameters) -> None:
-        self.inbox = Inbox()
-        self.port = free_port()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **smtp_parameters)
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        return self.inbox.messages
-
-
-def start(server: SmtpServer) -> SmtpServer:
-    try:
-        server.controller.start()
-    except Exception as exc:  # noqa: BLE001 - any failure to start is reported the same way
-        server_unavailable("SMTP server (aiosmtpd) on 127.0.0.1", repr(exc))
-    return server
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = start(SmtpServer())
-    yield server
-    server.controller.stop()
 
 
 def with_smtp(settings: Settings, port: int, **kw) -> Settings:
