@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipeline import __version__
-from pipeline.config import ConfigError, FeedConfig, Settings, load_feeds, load_settings
+from pipeline.config import ConfigError, FeedConfig, Settings, load_feeds, load_settings, redact_url
 from pipeline.feeds import FetchResult, poll_feeds
 from pipeline.stores import Store, StoreError, open_configured_store
 
@@ -652,6 +652,96 @@ def es_reindex(obj: Context, delete_old: bool, as_json: bool) -> int:
     else:
         out.print(f"{', '.join(report['from']) or '(none)'} -> {report['to']}: {report['documents']} documents")
     return EXIT_OK
+
+
+@cli.group()
+def kibana() -> None:
+    """Kibana dashboards as code (config/kibana/): check them, import them."""
+
+
+def _template_fields() -> dict[str, str]:
+    from pipeline.kibana import mapping_fields
+    from pipeline.stores.elasticsearch import es_config_dir
+
+    path = es_config_dir() / "index-template.json"
+    try:
+        return mapping_fields(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{path}: not a readable index template: {exc}") from None
+
+
+objects_option = click.option("--file", "objects_file", type=click.Path(dir_okay=False, path_type=Path),
+                              help="Saved objects (NDJSON); default config/kibana/newswatch.ndjson.")
+
+
+@kibana.command("check")
+@objects_option
+@click.pass_obj
+@handle_errors
+def kibana_check(obj: Context, objects_file: Path | None) -> int:
+    """Check the saved objects and the alerting rule against each other and the index template's mapping."""
+    from pipeline.kibana import check_objects, load_objects, objects_path, rule_fields_used, rule_path
+
+    path = objects_file or objects_path()
+    fields = _template_fields()
+    objects = load_objects(path)
+    problems = check_objects(objects, fields)
+    if rule_path().exists() and objects_file is None:
+        rule = json.loads(rule_path().read_text(encoding="utf-8"))
+        problems += [f"rule {rule_path().name}: field {f} is not in the index template's mapping"
+                     for f in sorted(rule_fields_used(rule) - set(fields))]
+    for problem in problems:
+        err.print(f"[red]problem[/] {escape(problem)}")
+    if problems:
+        raise ConfigError(f"{path}: {len(problems)} problem(s), listed above")
+    out.print(f"{len(objects)} saved objects in {escape(str(path))}: references and fields all resolve")
+    return EXIT_OK
+
+
+@kibana.command("import")
+@objects_option
+@click.option("--space", help="Kibana space to import into (default: the default space).")
+@click.option("--no-overwrite", is_flag=True, help="Keep objects that already exist (reported as conflicts).")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(0), default=0, show_default=True,
+              help="Wait up to this many seconds for Kibana to become available first.")
+@click.option("--rule", "with_rule", is_flag=True,
+              help="Also create the Kibana alerting rule of config/kibana/ct-agreement-rule.json.")
+@json_option
+@click.pass_obj
+@handle_errors
+def kibana_import(obj: Context, objects_file: Path | None, space: str | None, no_overwrite: bool,
+                  wait_seconds: float, with_rule: bool, as_json: bool) -> int:
+    """Import the dashboards into Kibana (saved-objects import API; KIBANA_URL, KIBANA_USERNAME/KIBANA_PASSWORD
+    or KIBANA_API_KEY from the environment) and report what was created."""
+    from pipeline.kibana import KibanaError, create_rule, import_objects, wait_until_available
+
+    settings = obj.settings.kibana.resolved()
+    if space:
+        settings = settings.model_copy(update={"space": space})
+    try:
+        if wait_seconds:
+            with err.status(f"waiting for Kibana at {escape(redact_url(settings.url or ''))}"):
+                wait_until_available(settings, wait_seconds)
+        report = import_objects(settings, objects_file, overwrite=not no_overwrite)
+        if with_rule and report.ok:
+            report.rule = create_rule(settings)
+    except KibanaError as exc:
+        err.print(f"[bold red]Kibana error:[/] {escape(str(exc))}")
+        return EXIT_FAILED
+    if as_json:
+        emit_json(report.__dict__)
+    else:
+        table = Table("result", "type", "id", "title", title=f"Kibana at {escape(redact_url(settings.url or ''))}",
+                      title_justify="left")
+        for label, rows in (("[green]created[/]", report.created), ("overwritten", report.overwritten)):
+            for row in rows:
+                table.add_row(label, row["type"], row["id"], escape(row["title"]))
+        for row in report.errors:
+            table.add_row("[red]failed[/]", row["type"], row["id"], escape(f"{row['title']}: {row['error']}"))
+        out.print(table)
+        out.print(f"{len(report.created)} created, {len(report.overwritten)} overwritten, {len(report.errors)} failed"
+                  + (f"; alerting rule {report.rule}" if report.rule else ""))
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def main() -> None:

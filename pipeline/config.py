@@ -126,6 +126,38 @@ class ElasticsearchSettings(BaseModel):
         return self.model_copy(update=update)
 
 
+class KibanaSettings(BaseModel):
+    """Where `newswatch kibana import` sends the saved objects; URL and secrets usually come from the
+    environment (KIBANA_URL, KIBANA_API_KEY or KIBANA_USERNAME/KIBANA_PASSWORD, KIBANA_CA_CERTS)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_certs: Path | None = None
+    verify_certs: bool = True
+    space: str | None = Field(None, pattern=r"^[a-z0-9_-]+$", description="Kibana space; the default space if unset")
+    timeout: float = Field(60.0, gt=0)
+
+    def resolved(self) -> KibanaSettings:
+        """These settings with the KIBANA_* environment variables filled in where unset."""
+        env = os.environ
+        update: dict[str, Any] = {}
+        if not self.url:
+            update["url"] = env.get("KIBANA_URL", "http://localhost:5601")
+        if self.api_key is None and env.get("KIBANA_API_KEY"):
+            update["api_key"] = SecretStr(env["KIBANA_API_KEY"])
+        if self.username is None and env.get("KIBANA_USERNAME"):
+            update["username"] = env["KIBANA_USERNAME"]
+        if self.password is None and env.get("KIBANA_PASSWORD"):
+            update["password"] = SecretStr(env["KIBANA_PASSWORD"])
+        if self.ca_certs is None and env.get("KIBANA_CA_CERTS"):
+            update["ca_certs"] = Path(env["KIBANA_CA_CERTS"])
+        return self.model_copy(update=update)
+
+
 class SmtpSettings(BaseModel):
     """Mail delivery. Without a host, alerts are written as .eml files to NEWSWATCH_HOME/outbox."""
 
@@ -161,6 +193,7 @@ class Settings(BaseSettings):
     tagging: TaggingSettings = Field(default_factory=TaggingSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    kibana: KibanaSettings = Field(default_factory=KibanaSettings)
     operators: list[str] = Field(default_factory=list, description="who gets the feed-health report")
 
     @classmethod
