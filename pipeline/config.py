@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -88,11 +88,13 @@ class TaggingSettings(BaseModel):
     batch_size: int = Field(64, ge=1)
 
 
-class ElasticsearchSettings(BaseModel):
-    """Connection and index settings; the URL and secrets usually come from the environment
-    (ELASTICSEARCH_URL, ELASTICSEARCH_API_KEY, ELASTICSEARCH_USERNAME/PASSWORD, ELASTICSEARCH_CA_CERTS)."""
+class ServiceConnection(BaseModel):
+    """Where a service (Elasticsearch, Kibana) is and how to log in; unset values come from the environment
+    variables the service's own tools read, PREFIX_URL, PREFIX_API_KEY, PREFIX_USERNAME/PASSWORD, PREFIX_CA_CERTS."""
 
     model_config = ConfigDict(extra="forbid")
+    env_prefix: ClassVar[str]
+    default_url: ClassVar[str]
 
     url: str | None = None
     api_key: SecretStr | None = None
@@ -100,6 +102,25 @@ class ElasticsearchSettings(BaseModel):
     password: SecretStr | None = None
     ca_certs: Path | None = None
     verify_certs: bool = True
+
+    def resolved(self) -> Self:
+        """These settings with the environment filled in where unset (the URL defaults to the local service)."""
+        update: dict[str, Any] = {}
+        for name in ("url", "api_key", "username", "password", "ca_certs"):
+            value = os.environ.get(f"{self.env_prefix}_{name.upper()}")
+            if getattr(self, name) in (None, "") and value:
+                update[name] = value
+        if not (update.get("url") or self.url):
+            update["url"] = self.default_url
+        return self.model_validate({**self.model_dump(), **update})
+
+
+class ElasticsearchSettings(ServiceConnection):
+    """Connection and index settings (ELASTICSEARCH_URL, ELASTICSEARCH_API_KEY, ... from the environment)."""
+
+    env_prefix: ClassVar[str] = "ELASTICSEARCH"
+    default_url: ClassVar[str] = "http://localhost:9200"
+
     request_timeout: float = Field(30.0, gt=0)
     max_retries: int = Field(3, ge=0)
     index_prefix: str = Field("newswatch", pattern=r"^[a-z0-9][a-z0-9_-]*$")
@@ -109,53 +130,16 @@ class ElasticsearchSettings(BaseModel):
     chunk_size: int = Field(500, ge=1)
     max_chunk_bytes: int = Field(10 * 1024 * 1024, ge=1024)
 
-    def resolved(self) -> ElasticsearchSettings:
-        """These settings with the ELASTICSEARCH_* environment variables filled in where unset."""
-        env = os.environ
-        update: dict[str, Any] = {}
-        if not self.url:
-            update["url"] = env.get("ELASTICSEARCH_URL", "http://localhost:9200")
-        if self.api_key is None and env.get("ELASTICSEARCH_API_KEY"):
-            update["api_key"] = SecretStr(env["ELASTICSEARCH_API_KEY"])
-        if self.username is None and env.get("ELASTICSEARCH_USERNAME"):
-            update["username"] = env["ELASTICSEARCH_USERNAME"]
-        if self.password is None and env.get("ELASTICSEARCH_PASSWORD"):
-            update["password"] = SecretStr(env["ELASTICSEARCH_PASSWORD"])
-        if self.ca_certs is None and env.get("ELASTICSEARCH_CA_CERTS"):
-            update["ca_certs"] = Path(env["ELASTICSEARCH_CA_CERTS"])
-        return self.model_copy(update=update)
 
+class KibanaSettings(ServiceConnection):
+    """Where `newswatch kibana import` sends the saved objects (KIBANA_URL, KIBANA_API_KEY or
+    KIBANA_USERNAME/KIBANA_PASSWORD, KIBANA_CA_CERTS from the environment)."""
 
-class KibanaSettings(BaseModel):
-    """Where `newswatch kibana import` sends the saved objects; URL and secrets usually come from the
-    environment (KIBANA_URL, KIBANA_API_KEY or KIBANA_USERNAME/KIBANA_PASSWORD, KIBANA_CA_CERTS)."""
+    env_prefix: ClassVar[str] = "KIBANA"
+    default_url: ClassVar[str] = "http://localhost:5601"
 
-    model_config = ConfigDict(extra="forbid")
-
-    url: str | None = None
-    api_key: SecretStr | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    ca_certs: Path | None = None
-    verify_certs: bool = True
     space: str | None = Field(None, pattern=r"^[a-z0-9_-]+$", description="Kibana space; the default space if unset")
     timeout: float = Field(60.0, gt=0)
-
-    def resolved(self) -> KibanaSettings:
-        """These settings with the KIBANA_* environment variables filled in where unset."""
-        env = os.environ
-        update: dict[str, Any] = {}
-        if not self.url:
-            update["url"] = env.get("KIBANA_URL", "http://localhost:5601")
-        if self.api_key is None and env.get("KIBANA_API_KEY"):
-            update["api_key"] = SecretStr(env["KIBANA_API_KEY"])
-        if self.username is None and env.get("KIBANA_USERNAME"):
-            update["username"] = env["KIBANA_USERNAME"]
-        if self.password is None and env.get("KIBANA_PASSWORD"):
-            update["password"] = SecretStr(env["KIBANA_PASSWORD"])
-        if self.ca_certs is None and env.get("KIBANA_CA_CERTS"):
-            update["ca_certs"] = Path(env["KIBANA_CA_CERTS"])
-        return self.model_copy(update=update)
 
 
 class SmtpSettings(BaseModel):

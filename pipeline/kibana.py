@@ -121,17 +121,20 @@ def _query_fields(query: Any) -> set[str]:
     return set()
 
 
-def _values_of_keys(data: Any, keys: Iterable[str]) -> Iterator[str]:
-    """Every string value under one of `keys`, anywhere in nested dicts and lists."""
+def _items(data: Any) -> Iterator[tuple[str, Any]]:
+    """Every (key, value) pair anywhere in nested dicts and lists."""
     if isinstance(data, dict):
         for key, value in data.items():
-            if key in keys and isinstance(value, str):
-                yield value
-            else:
-                yield from _values_of_keys(value, keys)
+            yield key, value
+            yield from _items(value)
     elif isinstance(data, list):
         for item in data:
-            yield from _values_of_keys(item, keys)
+            yield from _items(item)
+
+
+def _values_of_keys(data: Any, keys: Iterable[str]) -> Iterator[str]:
+    """Every string value under one of `keys`, anywhere in nested dicts and lists."""
+    return (value for key, value in _items(data) if key in keys and isinstance(value, str))
 
 
 def fields_used(obj: dict[str, Any]) -> set[str]:
@@ -200,22 +203,12 @@ def rule_fields_used(rule: dict[str, Any]) -> set[str]:
     used = {params["timeField"]} if params.get("timeField") else set()
     query = json.loads(params.get("esQuery") or "{}")
     used |= set(_values_of_keys(query, ("path",)))
-    for clause in ("term", "terms", "match", "range", "exists"):
-        for found in _clauses(query, clause):
-            used |= {found["field"]} if clause == "exists" else set(found)
+    for key, clause in _items(query):
+        if key in ("term", "terms", "match", "range") and isinstance(clause, dict):
+            used |= set(clause)
+        elif key == "exists" and isinstance(clause, dict):
+            used.add(clause["field"])
     return used
-
-
-def _clauses(data: Any, name: str) -> Iterator[dict[str, Any]]:
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if key == name and isinstance(value, dict):
-                yield value
-            else:
-                yield from _clauses(value, name)
-    elif isinstance(data, list):
-        for item in data:
-            yield from _clauses(item, name)
 
 
 # --- talking to Kibana -------------------------------------------------------------------------------
