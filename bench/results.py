@@ -1,4 +1,5 @@
-"""bench/results.json: one flat JSON object; every run merges its figures with the machine and date."""
+"""bench/results.json (one flat JSON object; every run merges its figures with the machine, versions and date),
+and from it bench/results.md and bench/growth.png."""
 
 from __future__ import annotations
 
@@ -6,20 +7,111 @@ import json
 import os
 import platform
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results.json"
+REPORT = HERE / "results.md"
+PLOT = HERE / "growth.png"
 
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
+def versions() -> str:
+    return ", ".join(f"{name} {version(name)}" for name in ("spacy", "feedparser", "httpx", "elasticsearch"))
+
+
 def save(figures: dict[str, Any]) -> Path:
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data.update(figures)
     data["machine"] = machine()
+    data["versions"] = versions()
     data["date"] = datetime.now(UTC).strftime("%Y-%m-%d")
     RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return RESULTS
+
+
+def _rate(value: Any, unit: str) -> str:
+    return f"{value:,.0f} {unit}" if isinstance(value, (int, float)) and value >= 100 else f"{value} {unit}"
+
+
+def table(r: dict[str, Any]) -> str:
+    """The Markdown table of README's Performance section: each figure next to its bound, as a ratio."""
+    rows = [
+        ("first poll, {poll_feeds} feeds / {poll_items:,} items ({poll_megabytes} MB) on 127.0.0.1",
+         _rate(r.get("poll_items_per_s"), "items/s"), "feedparser on the same bytes in memory: "
+         + _rate(r.get("poll_bound_feedparser_items_per_s"), "items/s"), r.get("poll_ratio"), ""),
+        ("re-poll, every feed answers 304", f"{r.get('repoll_500_seconds')} s for 500 feeds", "target 2 s",
+         round(2 / r["repoll_500_seconds"], 2) if r.get("repoll_500_seconds") else None, "(2 s / measured)"),
+        ("tagging, fast mode ({tagging_corpus_articles:,} articles)", _rate(r.get("tagging_fast_articles_per_s"), "articles/s"),
+         "spaCy nlp.pipe, same components: " + _rate(r.get("tagging_fast_spacy_pipe_articles_per_s"), "/s"),
+         r.get("tagging_fast_ratio"), "target 0.8"),
+        ("tagging, full mode", _rate(r.get("tagging_full_articles_per_s"), "articles/s"),
+         "spaCy nlp.pipe, same components: " + _rate(r.get("tagging_full_spacy_pipe_articles_per_s"), "/s"),
+         r.get("tagging_full_ratio"), "target 0.8"),
+        ("Elasticsearch store upsert ({store_documents:,} tagged articles)", _rate(r.get("es_upsert_docs_per_s"), "docs/s"),
+         "raw helpers.bulk of the same documents: " + _rate(r.get("es_raw_bulk_docs_per_s"), "docs/s"),
+         r.get("es_upsert_ratio"), "target 0.9"),
+        ("SQLite store upsert", _rate(r.get("sqlite_upsert_docs_per_s"), "docs/s"), "", None, ""),
+        ("end to end into SQLite ({end_to_end_articles:,} articles, fast tagging)",
+         _rate(r.get("end_to_end_sqlite_articles_per_s"), "articles/s")
+         + f", peak RSS {r.get('end_to_end_sqlite_peak_rss_mb')} MB",
+         "tagging alone (spaCy nlp.pipe): " + _rate(r.get("end_to_end_bound_tagging_articles_per_s"), "articles/s"),
+         r.get("end_to_end_sqlite_ratio"), "target 0.75"),
+        ("end to end into Elasticsearch", _rate(r.get("end_to_end_elasticsearch_articles_per_s"), "articles/s")
+         + f", peak RSS {r.get('end_to_end_elasticsearch_peak_rss_mb')} MB", "the same tagging bound",
+         r.get("end_to_end_elasticsearch_ratio"), "target 0.75"),
+        ("growth, time per article ({growth_compared})", "", "", r.get("growth_time_ratio"), "target within 1.15"),
+        ("growth, peak memory ({growth_compared})", "", "", r.get("growth_memory_ratio"), "target within 1.15"),
+    ]
+    lines = [f"{r.get('date')}, {r.get('machine')}; {r.get('versions')}.", "",
+             "| what | Newswatch | bound (same run) | ratio | |", "|---|---|---|---|---|"]
+    for what, ours, bound, ratio, note in rows:
+        try:
+            what = what.format(**r)
+        except (KeyError, ValueError):
+            continue
+        if ratio is None and not ours.strip(" None"):
+            continue
+        lines.append(f"| {what} | {ours} | {bound} | {ratio if ratio is not None else ''} | {note} |")
+    if r.get("growth"):
+        points = ", ".join(f"{g['articles']:,}: {g['ms_per_article']} ms/article, {g['peak_rss_mb']} MB"
+                           for g in r["growth"])
+        lines += ["", f"Growth curve (SQLite, fast tagging): {points} (`bench/growth.png`)."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(r: dict[str, Any]) -> Path | None:
+    if not r.get("growth"):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [g["articles"] for g in r["growth"]]
+    fig, left = plt.subplots(figsize=(7, 4), dpi=110)
+    left.plot(sizes, [g["ms_per_article"] for g in r["growth"]], "o-", color="tab:blue", label="time per article")
+    left.set_xscale("log")
+    left.set_xlabel("articles in the pass")
+    left.set_ylabel("ms per article", color="tab:blue")
+    left.set_ylim(bottom=0)
+    right = left.twinx()
+    right.plot(sizes, [g["peak_rss_mb"] for g in r["growth"]], "s--", color="tab:red", label="peak RSS")
+    right.set_ylabel("peak RSS (MB)", color="tab:red")
+    right.set_ylim(bottom=0)
+    left.set_title(f"Newswatch pass, SQLite, fast tagging ({r.get('date')})")
+    fig.tight_layout()
+    fig.savefig(PLOT)
+    plt.close(fig)
+    return PLOT
+
+
+def write_report() -> list[Path]:
+    data = json.loads(RESULTS.read_text())
+    REPORT.write_text(table(data))
+    return [REPORT] + ([p] if (p := plot(data)) else [])

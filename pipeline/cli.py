@@ -141,7 +141,12 @@ class RichReporter:
         self.tasks: dict[str, Any] = {}
 
     def stage(self, name: str, total: int | None) -> None:
-        self.tasks[name] = self.progress.add_task(name, total=total)
+        """A new bar, or more work for the bar of a stage already under way (a pass works in chunks)."""
+        if name in self.tasks and total is not None:
+            task = next(t for t in self.progress.tasks if t.id == self.tasks[name])
+            self.progress.update(task.id, total=(task.total or 0) + total)
+        else:
+            self.tasks[name] = self.progress.add_task(name, total=total)
 
     def advance(self, name: str, n: int = 1) -> None:
         if name in self.tasks:
@@ -188,7 +193,7 @@ def run(obj: Context, feeds_file: Path | None, force: bool, as_json: bool, taggi
     rules = load_rules()  # validated before any work, so that a bad rules file stops the run at once
     outcome: dict[str, Any] = {}
 
-    def alerts(store: Store, new: list[Any]) -> int:
+    def alerts(store: Store, new_ids: list[str]) -> int:
         outcome["run"] = run_alerts(store, settings, rules=rules)
         return outcome["run"].sent
 

@@ -179,6 +179,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     kibana: KibanaSettings = Field(default_factory=KibanaSettings)
     operators: list[str] = Field(default_factory=list, description="who gets the feed-health report")
+    chunk_feeds: int = Field(100, ge=1, description="feeds a pass fetches, tags and stores together (bounds memory)")
 
     @classmethod
     def settings_customise_sources(

@@ -163,9 +163,12 @@ def content_hash(title: str, text: str) -> str:
     return sha1(" ".join(title.split()) + "\n" + " ".join(text.split()))
 
 
-def drop_duplicates(articles: Iterable[Article], counter: dict[str, int] | None = None) -> Iterator[Article]:
-    """Drop articles whose id (canonical URL) was already seen in this stream, within or across feeds."""
-    seen: set[str] = set()
+def drop_duplicates(
+    articles: Iterable[Article], counter: dict[str, int] | None = None, seen: set[str] | None = None
+) -> Iterator[Article]:
+    """Drop articles whose id (canonical URL) was already seen in this stream (or in `seen`, which a
+    caller shares across several streams of one pass), within or across feeds."""
+    seen = set() if seen is None else seen
     for article in articles:
         if article.id in seen:
             if counter is not None:

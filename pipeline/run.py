@@ -23,7 +23,7 @@ from pipeline.normalise import drop_duplicates, normalise_entry
 from pipeline.stores.base import Store
 
 TagStage = Callable[[Iterable[Article]], Iterable[Article]]
-AlertStage = Callable[[Store, list[Article]], int]
+AlertStage = Callable[[Store, list[str]], int]  # gets the ids stored by the pass
 
 
 class Reporter(Protocol):
@@ -79,8 +79,11 @@ class RunSummary:
         return data
 
 
-def load_feed_states(store: Store) -> dict[str, FeedState]:
-    return {key: FeedState.model_validate(value) for key, value in store.state_items(STATE_NAMESPACE).items()}
+def load_feed_states(store: Store, feed_ids: Iterable[str] | None = None) -> dict[str, FeedState]:
+    """Every feed's saved state, or only these feeds'."""
+    items = store.state_items(STATE_NAMESPACE)
+    wanted = items.keys() if feed_ids is None else set(feed_ids) & items.keys()
+    return {key: FeedState.model_validate(items[key]) for key in wanted}
 
 
 def run_pass(
@@ -94,46 +97,67 @@ def run_pass(
     force: bool = False,
     now: datetime | None = None,
 ) -> RunSummary:
-    """Run one pass over `feeds` into `store`; per-feed and per-article failures are recorded, not raised."""
+    """Run one pass over `feeds` into `store`; per-feed and per-article failures are recorded, not raised.
+
+    Feeds go through the stages `settings.chunk_feeds` at a time (fetched, normalised, tagged and stored
+    together), so that a pass over many feeds holds one chunk of articles in memory, not all of them.
+    """
     started = time.monotonic()
     reporter = reporter or NullReporter()
     summary = RunSummary()
     dead = DeadLetters(settings.deadletter_dir)
     now = now or datetime.now(UTC)
-
+    seen_in_pass: set[str] = set()
     reporter.stage("fetch", len(feeds))
+    for start in range(0, len(feeds), settings.chunk_feeds):
+        _run_chunk(settings, feeds[start : start + settings.chunk_feeds], store, tag, reporter, force, now, dead,
+                   summary, seen_in_pass)
+    if alerts is not None:
+        summary.alerts = alerts(store, list(summary.stored_ids))
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _run_chunk(
+    settings: Settings,
+    feeds: list[FeedConfig],
+    store: Store,
+    tag: TagStage | None,
+    reporter: Reporter,
+    force: bool,
+    now: datetime,
+    dead: DeadLetters,
+    summary: RunSummary,
+    seen_in_pass: set[str],
+) -> None:
+    """fetch -> normalise -> dedup -> full text -> tag -> store for some feeds, adding to `summary`."""
 
     def on_feed(result: FetchResult) -> None:
         reporter.advance("fetch")
         reporter.feed_done(result)
 
-    results = poll_feeds(feeds, load_feed_states(store), settings, force=force, now=now, on_result=on_feed)
+    results = poll_feeds(feeds, load_feed_states(store, [f.id for f in feeds]), settings, force=force, now=now,
+                         on_result=on_feed)
     _count_feeds(summary, results)
 
-    candidates = list(drop_duplicates(_normalise(results, settings, dead, summary), counter := {}))
-    summary.duplicates = counter.get("duplicates", 0)
+    counter: dict[str, int] = {}
+    candidates = list(drop_duplicates(_normalise(results, settings, dead, summary), counter, seen=seen_in_pass))
+    summary.duplicates += counter.get("duplicates", 0)
     known = store.seen(a.id for a in candidates)
     fresh = [a for a in candidates if known.get(a.id) != a.content_hash and not _copy_of_other_feed(store, a, known)]
-    summary.already_seen = len(candidates) - len(fresh)  # includes other feeds' copies of a stored story
-    summary.changed_articles = sum(1 for a in fresh if a.id in known)
-    summary.new_articles = len(fresh) - summary.changed_articles
+    summary.already_seen += len(candidates) - len(fresh)  # includes other feeds' copies of a stored story
+    changed = sum(1 for a in fresh if a.id in known)
+    summary.changed_articles += changed
+    summary.new_articles += len(fresh) - changed
+    del candidates
 
     _fulltext(settings, feeds, fresh, reporter, summary)
 
     reporter.stage("tag", len(fresh))
-    tagged = list(_tagged(fresh, tag, reporter, summary))
-
-    reporter.stage("store", len(tagged))
-    failed_feeds = _store(store, tagged, known, dead, reporter, summary)
-
-    stored_ids = set(summary.stored_ids)
-    with_new = {a.feed_id for a in tagged if a.id in stored_ids}
+    reporter.stage("store", len(fresh))
+    failed_feeds, with_new = _store(store, _tagged(fresh, tag, reporter, summary), known, dead, reporter, summary)
+    del fresh
     save_feed_states(store, results, failed_feeds=failed_feeds, feeds_with_new=with_new, now=now)
-
-    if alerts is not None:
-        summary.alerts = alerts(store, [a for a in tagged if a.id in stored_ids])
-    summary.seconds = time.monotonic() - started
-    return summary
 
 
 def _copy_of_other_feed(store: Store, article: Article, known: dict[str, str]) -> bool:
@@ -211,28 +235,37 @@ def _tagged(
 
 def _store(
     store: Store,
-    articles: list[Article],
+    articles: Iterable[Article],
     known: dict[str, str],
     dead: DeadLetters,
     reporter: Reporter,
     summary: RunSummary,
-) -> set[str]:
-    """Upsert; a rejected document is dead-lettered with its reason. Returns feeds with a rejected document."""
-    by_id = {a.id: a for a in articles}
+) -> tuple[set[str], set[str]]:
+    """Upsert as they come; a rejected document is dead-lettered with its reason.
+    Returns the feeds with a rejected document and the feeds with a newly stored one."""
+    pending: dict[str, Article] = {}
+
+    def remembered(stream: Iterable[Article]) -> Iterator[Article]:
+        for article in stream:
+            pending[article.id] = article
+            yield article
+
     failed_feeds: set[str] = set()
-    for result in store.upsert(articles, known=known):
+    with_new: set[str] = set()
+    for result in store.upsert(remembered(articles), known=known):
         reporter.advance("store")
+        article = pending.pop(result.id)
         if result.ok:
             if result.action != "unchanged":
                 summary.stored += 1
-                summary.events_stored += len(by_id[result.id].events)
+                summary.events_stored += len(article.events)
                 summary.stored_ids.append(result.id)
+                with_new.add(article.feed_id)
             continue
         summary.store_errors += 1
-        article = by_id[result.id]
         failed_feeds.add(article.feed_id)
         dead.add("store", result.error or "rejected", result.id, article.to_doc())
-    return failed_feeds
+    return failed_feeds, with_new
 
 
 def save_feed_states(

@@ -42,6 +42,13 @@ def test_pass_stores_everything_once_and_rerun_stores_nothing(settings: Settings
     assert third.feeds_ok == 5 and third.already_seen == 27 and third.stored == 0
 
 
+def test_a_pass_in_small_chunks_stores_what_one_chunk_stores(settings: Settings, feed_server: FeedServer, store: Store) -> None:
+    """Feeds go through the stages a chunk at a time (memory stays bounded); duplicates across chunks are still caught."""
+    chunked = run_pass(settings.model_copy(update={"chunk_feeds": 2}), demo_feeds(feed_server), store)
+    assert (chunked.feeds_ok, chunked.entries, chunked.duplicates, chunked.stored) == (5, 28, 1, 27)
+    assert store.count() == 27 and len(chunked.stored_ids) == 27
+
+
 def test_feeds_in_separate_passes_store_what_one_pass_stores(settings: Settings, feed_server: FeedServer, store: Store) -> None:
     """As the Airflow DAG's mapped batches do: a story already stored from another feed (with other text) is a
     duplicate, not a change, whichever batch runs first."""
@@ -127,9 +134,9 @@ def test_tag_and_alert_stages_see_the_new_articles(settings: Settings, feed_serv
             a.concepts = ["demo"] if "terror" in a.text.lower() else []
             yield a
 
-    def alerts(store_: Store, new: list[Article]) -> int:
-        seen.extend(a.id for a in new)
-        return sum(1 for a in new if a.concepts)
+    def alerts(store_: Store, new_ids: list[str]) -> int:
+        seen.extend(new_ids)
+        return sum(1 for i in new_ids if (a := store_.get(i)) is not None and a.concepts)
 
     summary = run_pass(settings, demo_feeds(feed_server), store, tag=tag, alerts=alerts)
     assert summary.tagged == 27 and len(seen) == 27

@@ -1,0 +1,79 @@
+"""`python -m bench.feedhost FOLDER`: serve the feed files of FOLDER on 127.0.0.1 (HTTP/1.1 keep-alive, ETag
+and Last-Modified, 304 on a matching conditional GET) in a process of its own, so that the server and the
+client being measured do not share one interpreter. Prints the port, then serves until killed."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+LAST_MODIFIED = formatdate(1_790_000_000, usegmt=True)
+
+
+def serve(folder: Path) -> None:
+    files = {f"/{p.name}": p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    etags = {path: '"' + hashlib.sha1(body).hexdigest()[:16] + '"' for path, body in files.items()}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            body = files.get(self.path)
+            if body is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if self.headers.get("If-None-Match") == etags[self.path]:
+                self.send_response(304)
+                self.send_header("ETag", etags[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/xml; charset=utf-8")
+            self.send_header("ETag", etags[self.path])
+            self.send_header("Last-Modified", LAST_MODIFIED)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    print(httpd.server_address[1], flush=True)
+    httpd.serve_forever()
+
+
+class FeedHost:
+    """The server above as a child process: `with FeedHost(folder) as host: host.url("feed.xml")`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.process: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    def __enter__(self) -> FeedHost:
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.feedhost", str(self.folder)],
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        self.port = int(self.process.stdout.readline())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process:
+            self.process.kill()
+            self.process.wait()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]))
