@@ -13,7 +13,7 @@ SUITES = {"polling": polling.run, "tagging": tagging.run, "stores": stores.run, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suites", nargs="*", choices=[[], *SUITES], default=list(SUITES), help="which benchmarks")
+    parser.add_argument("suites", nargs="*", choices=[[], *SUITES], default=[], help="which benchmarks (default: all)")
     parser.add_argument("--feeds", type=int, default=500, help="feeds for the polling benchmark")
     parser.add_argument("--articles", type=int, default=1000, help="corpus size for the tagging benchmark")
     parser.add_argument("--documents", type=int, default=5000, help="corpus size for the store benchmark")
