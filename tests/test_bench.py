@@ -1,0 +1,42 @@
+"""The benchmark code itself (bench/), run small: it must keep working, whatever the figures are.
+Nothing here times anything; `make bench` measures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench import corpus, polling
+from bench.endtoend import measure
+from bench.results import RESULTS, table
+
+
+def test_corpus_is_deterministic_and_about_one_in_fifty_is_counter_terrorism() -> None:
+    first = list(corpus.articles(500))
+    assert first == list(corpus.articles(500))
+    assert sum(a.ct for a in first) == 10
+    words = [len(a.text.split()) for a in first]
+    assert 100 < min(words) and max(words) < 1000
+
+
+def test_polling_benchmark_runs_small() -> None:
+    figures = polling.run(argparse.Namespace(feeds=6))
+    assert figures["poll_feeds"] == 6 and 6 * 20 <= figures["poll_items"] <= 6 * 100
+    assert figures["poll_ratio"] > 0 and figures["repoll_500_seconds"] > 0
+
+
+def test_end_to_end_pass_in_a_child_process_stores_every_article(tmp_path: Path) -> None:
+    result = measure(200, "sqlite", tmp_path)
+    assert result["stored"] == result["entries"] == 200
+    assert result["peak_rss_mb"] > 10
+
+
+def test_the_report_table_has_every_figure_of_the_last_run() -> None:
+    results = json.loads(RESULTS.read_text())
+    for key in ("repoll_500_seconds", "poll_ratio", "tagging_fast_ratio", "tagging_full_ratio", "es_upsert_ratio",
+                "end_to_end_ratio", "growth_time_ratio", "growth_memory_ratio", "machine", "date"):
+        assert key in results, key
+    rendered = table(results)
+    for key in ("poll_ratio", "tagging_fast_ratio", "es_upsert_ratio", "end_to_end_sqlite_ratio", "growth_time_ratio"):
+        assert f"| {results[key]} |" in rendered, key
