@@ -69,6 +69,11 @@ def rss(items: list[tuple[str, str, str]], encoding: str = "utf-8") -> str:
     )
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 drops SYNs when a poll opens many connections at once
+    daemon_threads = True
+
+
 class FeedServer:
     """Starts on a free port of 127.0.0.1 in a daemon thread; `url(path)` builds URLs; `hits` counts requests."""
 
@@ -78,8 +83,7 @@ class FeedServer:
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"server_state": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="feed-server", daemon=True)
 
