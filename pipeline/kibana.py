@@ -27,6 +27,10 @@ class KibanaError(Exception):
     """Kibana cannot be reached, refuses the login, or rejects the request; the message says why (never a secret)."""
 
 
+class KibanaLoginRefused(KibanaError):
+    """Kibana answered 401/403: waiting longer will not help."""
+
+
 def kibana_dir() -> Path:
     return config_dir() / "kibana"
 
@@ -248,7 +252,7 @@ def _request(client: httpx.Client, settings: KibanaSettings, method: str, path: 
     except httpx.HTTPError as exc:
         raise KibanaError(f"cannot reach Kibana at {where}: {type(exc).__name__}: {exc}") from None
     if response.status_code in (401, 403):
-        raise KibanaError(f"Kibana at {where} refused the login (HTTP {response.status_code}): set KIBANA_USERNAME and "
+        raise KibanaLoginRefused(f"Kibana at {where} refused the login (HTTP {response.status_code}): set KIBANA_USERNAME and "
                           "KIBANA_PASSWORD, or KIBANA_API_KEY, for a user allowed to manage saved objects")
     return response
 
@@ -274,9 +278,9 @@ def wait_until_available(settings: KibanaSettings, timeout: float, interval: flo
                 if level in ("available", "degraded"):
                     return
                 last = f"HTTP {response.status_code}" + (f", status {level}" if level else "")
+            except KibanaLoginRefused:
+                raise
             except KibanaError as exc:
-                if "refused the login" in str(exc):
-                    raise
                 last = str(exc)
             except ValueError:
                 last = "status is not JSON"
