@@ -334,6 +334,15 @@ def render_digest(records: list[AlertRecord], rule: Rule, now: datetime) -> tupl
     return subject, env.get_template("digest.txt.j2").render(context), env.get_template("digest.html.j2").render(context)
 
 
+def render_feed_health(lines: list[str], now: datetime) -> tuple[str, str, str]:
+    """The operators' feed-health report (subject, text, HTML) from its lines (feed names and errors are escaped)."""
+    env = _environment()
+    subject = f"[Newswatch] Feed health {now:%Y-%m-%d}: {len(lines)} issue(s)"
+    context = {"heading": subject, "lines": lines}
+    return (subject, env.get_template("feed-health.txt.j2").render(context),
+            env.get_template("feed-health.html.j2").render(context))
+
+
 def build_message(subject: str, text: str, html: str, recipients: list[str], smtp: SmtpSettings,
                   message_id: str, now: datetime) -> EmailMessage:
     message = EmailMessage()

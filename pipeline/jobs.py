@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from html import escape
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,17 +39,18 @@ def _airflow_connection(conn_id: str) -> Any | None:
         return None
 
 
+def _login(conn: Any) -> dict[str, Any]:
+    """The username and password of an Airflow connection, where it has them."""
+    return {k: v for k, v in (("username", conn.login), ("password", conn.password)) if v}
+
+
 def elasticsearch_from_connection(conn: Any, base: ElasticsearchSettings) -> ElasticsearchSettings:
     """Elasticsearch settings from an Airflow connection (host/port/schema, login/password, extra api_key...)."""
     extra = conn.extra_dejson or {}
     scheme = extra.get("scheme") or conn.schema or "http"
     host = conn.host or "localhost"
     url = host if "://" in host else f"{scheme}://{host}:{conn.port or 9200}"
-    update: dict[str, Any] = {"url": url}
-    if conn.login:
-        update["username"] = conn.login
-    if conn.password:
-        update["password"] = conn.password
+    update: dict[str, Any] = {"url": url, **_login(conn)}
     for key in ("api_key", "ca_certs", "verify_certs", "index_prefix"):
         if key in extra:
             update[key] = extra[key]
@@ -59,11 +60,7 @@ def elasticsearch_from_connection(conn: Any, base: ElasticsearchSettings) -> Ela
 def smtp_from_connection(conn: Any, base: SmtpSettings) -> SmtpSettings:
     """SMTP settings from an Airflow connection (host/port, login/password; extra security, from_addr, ca_file)."""
     extra = conn.extra_dejson or {}
-    update: dict[str, Any] = {"host": conn.host, "port": conn.port}
-    if conn.login:
-        update["username"] = conn.login
-    if conn.password:
-        update["password"] = conn.password
+    update: dict[str, Any] = {"host": conn.host, "port": conn.port, **_login(conn)}
     if "security" in extra:
         update["security"] = extra["security"]
     elif extra.get("disable_tls") and extra.get("disable_ssl", True):
@@ -113,11 +110,8 @@ def ingest_batch(feed_ids: list[str]) -> dict[str, Any]:
     settings = job_settings()
     wanted = set(feed_ids)
     feeds = [f for f in load_feeds(settings.feeds_path) if f.id in wanted]
-    store = open_configured_store(settings)
-    try:
+    with closing(open_configured_store(settings)) as store:
         summary = run_pass(settings, feeds, store, tag=tagger_for(settings))
-    finally:
-        store.close()
     counts = {k: v for k, v in summary.to_dict().items() if isinstance(v, (int, float))}
     counts["failed_feeds"] = summary.failed_feeds
     log.info("batch %s: %s", feed_ids, counts)
@@ -133,11 +127,8 @@ def record_run(batches: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
                 "events_stored", "store_errors", "entry_errors"):
         totals[key] = sum(int(b.get(key, 0)) for b in batches)
     totals["failed_feeds"] = {k: v for b in batches for k, v in (b.get("failed_feeds") or {}).items()}
-    store = open_configured_store(job_settings())
-    try:
+    with closing(open_configured_store(job_settings())) as store:
         store.state_put(RUNS, run_id, totals)
-    finally:
-        store.close()
     log.info("run %s: %s", run_id, totals)
     return totals
 
@@ -148,11 +139,8 @@ def alerts_job(digest: bool = False) -> dict[str, Any]:
     from pipeline.stores import open_configured_store
 
     settings = job_settings()
-    store = open_configured_store(settings)
-    try:
+    with closing(open_configured_store(settings)) as store:
         result = run_alerts(store, settings, digest=digest)
-    finally:
-        store.close()
     for error in result.errors:
         log.warning("alert not sent (kept pending, retried next run): %s", error)
     return dict(result.__dict__)
@@ -164,11 +152,8 @@ def feed_health_report(stale_days: float = 7.0) -> dict[str, list[dict[str, Any]
     from pipeline.stores import open_configured_store
 
     settings = job_settings()
-    store = open_configured_store(settings)
-    try:
+    with closing(open_configured_store(settings)) as store:
         states = load_feed_states(store)
-    finally:
-        store.close()
     now = datetime.now(UTC)
     report: dict[str, list[dict[str, Any]]] = {"failing": [], "disabled": [], "stale": []}
     for feed in load_feeds(settings.feeds_path):
@@ -190,18 +175,15 @@ def maintenance_job(stale_days: float = 7.0) -> dict[str, Any]:
     """Apply the Elasticsearch template and alias (when that is the store) and report feed health."""
     from email.utils import make_msgid
 
-    from pipeline.alerts import Mailer, build_message
+    from pipeline.alerts import Mailer, build_message, render_feed_health
 
     settings = job_settings()
     outcome: dict[str, Any] = {}
     if settings.store == "elasticsearch":
         from pipeline.stores.elasticsearch import ElasticsearchStore
 
-        es = ElasticsearchStore.from_settings(settings.elasticsearch, setup=False)
-        try:
+        with closing(ElasticsearchStore.from_settings(settings.elasticsearch, setup=False)) as es:
             outcome["elasticsearch"] = es.setup()
-        finally:
-            es.close()
     report = feed_health_report(stale_days)
     outcome["feed_health"] = report
     lines = [f"{kind}: {row['id']} ({row.get('reason') or row.get('error') or row.get('last_new') or 'no new items'})"
@@ -211,9 +193,7 @@ def maintenance_job(stale_days: float = 7.0) -> dict[str, Any]:
     operators = settings.operators
     if operators and lines:
         now = datetime.now(UTC)
-        text = "Newswatch feed health\n\n" + "\n".join(lines) + "\n"
-        html = "<h2>Newswatch feed health</h2><ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
-        subject = f"[Newswatch] Feed health {now:%Y-%m-%d}: {len(lines)} issue(s)"
+        subject, text, html = render_feed_health(lines, now)
         message = build_message(subject, text, html, operators, settings.smtp, make_msgid(domain="newswatch.local"), now)
         outcome["emailed"] = Mailer(settings.smtp, settings.outbox_dir).send(message, f"feed-health-{now:%Y%m%d%H%M%S}")
     return outcome
