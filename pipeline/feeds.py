@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import feedparser
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from pipeline.config import FeedConfig, Settings
 from pipeline.httpclient import (
@@ -52,6 +52,7 @@ class FeedState(BaseModel):
     disabled: bool = False
     disabled_reason: str | None = None
     last_entries: int = 0
+    last_warnings: list[str] = Field(default_factory=list)  # what feedparser had to repair in the last body
     last_new_articles_at: datetime | None = None
 
 
@@ -223,6 +224,7 @@ class FeedPoller:
         )
         if body is not None:
             new.etag, new.last_modified, new.last_entries = body.etag, body.last_modified, len(result.entries)
+            new.last_warnings = list(result.warnings)
         return new
 
     def _failed(self, state: FeedState, now: datetime, result: FetchResult, gone: bool = False) -> FeedState:

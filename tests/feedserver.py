@@ -12,6 +12,8 @@ Routes
   /big/BYTES             a well-formed feed padded to BYTES bytes
   /gzip-bomb/MB          MB megabytes of zeros, gzip-compressed on the wire
   /truncated             promises more bytes than it sends, then closes
+  /reset                 resets the connection (TCP RST) before answering
+  /reset-body            sends the headers and part of the body, then resets the connection
   /invalid               not XML at all
   /html                  an HTML page instead of a feed
   /wrong-charset         declares utf-8 but is windows-1252
@@ -25,6 +27,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -72,6 +76,13 @@ def rss(items: list[tuple[str, str, str]], encoding: str = "utf-8") -> str:
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # the default backlog of 5 drops SYNs when a poll opens many connections at once
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Connections the tests reset on purpose (/reset) are not errors worth a traceback."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, OSError)):
+            super().handle_error(request, client_address)
 
 
 class FeedServer:
@@ -150,6 +161,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(rss([("Cut", "http://example.org/cut", "x")]).encode()[:80])
                 self.wfile.flush()
                 self.close_connection = True
+            elif head == "reset":
+                self.reset()
+            elif head == "reset-body":
+                body = rss([("Cut", "http://example.org/cut", "x" * 5000)]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[:2000])
+                self.wfile.flush()
+                self.reset()
             elif head == "invalid":
                 self.send(200, b"this is <<< not & xml at all", "application/xml")
             elif head == "html":
@@ -171,6 +193,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send(404, b"not found", "text/plain")
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def reset(self) -> None:
+        """Close with SO_LINGER 0, so that the client sees a TCP reset rather than an orderly close."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
 
     def serve_file(self, path: Path, etag: bool) -> None:
         if not path.is_file():

@@ -30,8 +30,8 @@ def free_port() -> int:
 
 
 class SmtpServer:
-    def __init__(self, **smtp_parameters) -> None:
-        self.inbox = Inbox()
+    def __init__(self, inbox: Inbox | None = None, **smtp_parameters) -> None:
+        self.inbox = inbox or Inbox()
         self.port = free_port()
         self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **smtp_parameters)
 

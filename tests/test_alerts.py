@@ -29,8 +29,9 @@ from tests.test_run import demo_feeds
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
-def with_smtp(settings: Settings, port: int, **kw) -> Settings:
-    return settings.model_copy(update={"smtp": SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=5, **kw)})
+def with_smtp(settings: Settings, port: int, timeout_seconds: float = 5, **kw) -> Settings:
+    smtp = SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=timeout_seconds, **kw)
+    return settings.model_copy(update={"smtp": smtp})
 
 
 def article(n: int, title: str, text: str, *, source: str = "Outlet", published: datetime = T0) -> Article:

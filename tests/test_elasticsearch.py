@@ -5,21 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pipeline.config import PROJECT_DIR, ElasticsearchSettings, Settings
-from pipeline.deadletter import DeadLetters
-from pipeline.feeds import STATE_NAMESPACE
-from pipeline.models import Article
-from pipeline.run import run_pass
-from pipeline.stores import StoreError
+from pipeline.config import PROJECT_DIR, ElasticsearchSettings
 from pipeline.stores.elasticsearch import ElasticsearchStore
-from tests.conftest import ES_NODE, es_store
-from tests.feedserver import FeedServer
-from tests.test_run import demo_feeds
+from tests.conftest import es_store
 from tests.test_store_contract import make
 
 
@@ -68,69 +61,6 @@ def test_reindex_swaps_the_alias_and_keeps_every_document(es: ElasticsearchStore
     assert es.count() == 30 and es.get(make(3).id).title == "Article number 3"
     list(es.upsert([make(99)]))
     assert es.count() == 31
-
-
-def corrupt(marker: str):
-    """A tag stage that gives one article a value the strict mapping refuses (relevance must be a float).
-    The fault is ours on purpose; the rejection is the real node's."""
-
-    def stage(articles: Iterable[Article]) -> Iterator[Article]:
-        for article in articles:
-            if marker in article.title:
-                article.__dict__["relevance"] = "very high"
-            yield article
-
-    return stage
-
-
-@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")
-def test_rejected_document_is_dead_lettered_and_the_rest_indexed(
-    settings: Settings, feed_server: FeedServer, es: ElasticsearchStore
-) -> None:
-    summary = run_pass(settings, demo_feeds(feed_server), es, tag=corrupt("Ringgit"))
-    assert summary.store_errors == 1 and summary.stored == 26 and es.count() == 26
-    letter = DeadLetters(settings.deadletter_dir).read("store")[0]
-    assert "document_parsing_exception" in letter["reason"] or "mapper_parsing_exception" in letter["reason"]
-    assert letter["payload"]["title"].startswith("Ringgit")
-    # The feed that lost a document keeps its old validators: the next pass fetches it again and stores it.
-    again = run_pass(settings, demo_feeds(feed_server), es)
-    assert again.stored == 1 and es.count() == 27
-
-
-def node(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NEWSWATCH_ES_STATE": str(state)}
-    return subprocess.run([str(ES_NODE), *args], capture_output=True, text=True, env=env, timeout=600)
-
-
-@pytest.mark.skipif(bool(os.environ.get("ELASTICSEARCH_URL")), reason="needs a node this test can stop (not ELASTICSEARCH_URL)")
-def test_node_stopped_mid_run_fails_loudly_and_a_rerun_stores_everything_once(
-    settings: Settings, feed_server: FeedServer, tmp_path: Path, es_url: str
-) -> None:
-    state = tmp_path / "node.json"
-    started = node("start", state=state)
-    assert started.returncode == 0, started.stderr
-    url = started.stdout.strip().splitlines()[-1]
-    try:
-        store = ElasticsearchStore.from_settings(ElasticsearchSettings(url=url, index_prefix="midrun", max_retries=1))
-
-        def stop_node(articles: Iterable[Article]) -> Iterator[Article]:
-            for i, article in enumerate(articles):
-                if i == 10:
-                    stopped = node("stop", "--keep-data", state=state)
-                    assert stopped.returncode == 0, stopped.stderr
-                yield article
-
-        with pytest.raises(StoreError, match="unreachable|not reachable"):
-            run_pass(settings, demo_feeds(feed_server), store, tag=stop_node)
-        restarted = node("start", state=state)
-        assert restarted.returncode == 0, restarted.stderr
-        assert store.state_items(STATE_NAMESPACE) == {}  # no feed was marked as fetched
-        rerun = run_pass(settings, demo_feeds(feed_server), store)
-        assert rerun.stored == 27 and store.count() == 27
-        assert run_pass(settings, demo_feeds(feed_server), store).stored == 0 and store.count() == 27
-        store.close()
-    finally:
-        node("stop", state=state)
 
 
 def test_cli_runs_the_pass_against_elasticsearch_and_never_prints_secrets(es_url: str, tmp_path: Path) -> None:

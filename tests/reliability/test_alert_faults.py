@@ -1,0 +1,77 @@
+"""The SMTP half of the fault matrix: a relay that refuses, drops the connection mid-DATA or after it, or
+hangs. Each time the alerts stay pending with the reason, and once a working relay is back every alert
+arrives exactly once (same Message-ID as recorded), and a further run sends nothing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from pipeline.alerts import list_alerts, run_alerts
+from pipeline.config import Settings
+from pipeline.stores import Store
+from tests.reliability.smtpfaults import MidDataDropper, Silent, drop_after_data, refusing
+from tests.smtpserver import SmtpServer, free_port
+from tests.test_alerts import MOU, article, with_smtp
+
+STORIES = [
+    (1, "Malaysia, Thailand sign MoU", MOU),
+    (2, "Pakistan and the United States hold counter-terrorism dialogue",
+     "Pakistan and the United States held a bilateral counter-terrorism dialogue in Islamabad on Monday."),
+]
+
+
+@contextmanager
+def closed_port() -> Iterator[Any]:
+    class Nothing:
+        port = free_port()
+
+    yield Nothing()
+
+
+@contextmanager
+def server(make: Callable[[], Any]) -> Iterator[Any]:
+    running = make()
+    try:
+        yield running
+    finally:
+        running.controller.stop() if hasattr(running, "controller") else running.stop()
+
+
+FAULTS: dict[str, tuple[Callable[[], Any], str]] = {
+    "smtp-connection-refused": (closed_port, r"ConnectionRefusedError"),
+    "smtp-recipient-refused": (lambda: server(lambda: refusing("rcpt", "550 5.7.1 Relaying denied")),
+                               r"SMTPRecipientsRefused.*Relaying denied"),
+    "smtp-message-refused-temporarily": (lambda: server(lambda: refusing("data", "451 4.3.0 Try again later")),
+                                         r"SMTPDataError.*451"),
+    "smtp-dropped-mid-data": (lambda: server(MidDataDropper), r"SMTPServerDisconnected|ConnectionResetError|BrokenPipe"),
+    "smtp-dropped-before-reply": (lambda: server(drop_after_data), r"SMTPServerDisconnected|ConnectionResetError"),
+    "smtp-timeout": (lambda: server(Silent), r"TimeoutError|timed out"),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=list(FAULTS))
+def test_smtp_fault_keeps_alerts_pending_then_each_is_sent_once(
+    fault: str, settings: Settings, store: Store, smtp: SmtpServer
+) -> None:
+    list(store.upsert([article(n, title, text) for n, title, text in STORIES]))
+    make, reason = FAULTS[fault]
+    with make() as bad:
+        broken = run_alerts(store, with_smtp(settings, bad.port, timeout_seconds=1))
+        received_by_bad = len(getattr(bad, "messages", []))
+    assert broken.created == 4 and broken.sent == 0  # two immediate alerts, two items for the digest and broken.failed == 2
+    pending = [r for r in list_alerts(store, "pending") if r.delivery == "immediate"]
+    assert len(pending) == 2
+    for record in pending:
+        assert record.attempts == 1 and re.search(reason, record.last_error or ""), record.last_error
+    assert received_by_bad == 0  # nothing was accepted, so nothing may count as delivered
+
+    back = run_alerts(store, with_smtp(settings, smtp.port))
+    assert back.sent == 2 and back.created == 0
+    assert sorted(m["Message-ID"] for m in smtp.messages) == sorted(r.message_id for r in pending)
+    assert run_alerts(store, with_smtp(settings, smtp.port)).sent == 0 and len(smtp.messages) == 2
+    assert not [r for r in list_alerts(store, "pending") if r.delivery == "immediate"]
