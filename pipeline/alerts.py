@@ -12,6 +12,7 @@ import hashlib
 import smtplib
 import ssl
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import cache
 from datetime import UTC, datetime, timedelta
@@ -361,11 +362,16 @@ def build_message(subject: str, text: str, html: str, recipients: list[str], smt
 
 class Mailer:
     """Sends through SMTP (STARTTLS, implicit TLS or plain, optional login), or writes .eml files
-    to the outbox folder when no SMTP host is configured."""
+    to the outbox folder when no SMTP host is configured.
+
+    Several messages share one SMTP session (opened on the first send, closed by `close`), so that an
+    alert is marked sent as soon as the server has accepted it, without waiting for a new connection or
+    QUIT in between. A failed send drops the session; the next send opens a new one."""
 
     def __init__(self, smtp: SmtpSettings, outbox: Path) -> None:
         self.smtp = smtp
         self.outbox = outbox
+        self._client: smtplib.SMTP | None = None
 
     @property
     def target(self) -> str:
@@ -374,6 +380,7 @@ class Mailer:
         return f"smtp {self.smtp.host}:{self.smtp.effective_port} ({self.smtp.security})"
 
     def send(self, message: EmailMessage, key: str) -> str:
+        """Deliver one message; returns where it went. Raises smtplib/OS/SSL errors."""
         if not self.smtp.host:
             self.outbox.mkdir(parents=True, exist_ok=True)
             path = self.outbox / f"{key}.eml"
@@ -381,6 +388,15 @@ class Mailer:
             tmp.write_bytes(bytes(message))
             tmp.replace(path)  # atomic: a crash leaves no half-written message
             return str(path)
+        try:
+            client = self._client or self._connect()
+            client.send_message(message)
+        except BaseException:
+            self._drop()
+            raise
+        return f"{self.smtp.host}:{self.smtp.effective_port}"
+
+    def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context(cafile=str(self.smtp.ca_file) if self.smtp.ca_file else None)
         port, timeout = self.smtp.effective_port, self.smtp.timeout
         client: smtplib.SMTP
@@ -388,13 +404,29 @@ class Mailer:
             client = smtplib.SMTP_SSL(self.smtp.host, port, timeout=timeout, context=context)
         else:
             client = smtplib.SMTP(self.smtp.host, port, timeout=timeout)
-        with client:
-            if self.smtp.security == "starttls":
-                client.starttls(context=context)
-            if self.smtp.username and self.smtp.password:
-                client.login(self.smtp.username, self.smtp.password.get_secret_value())
-            client.send_message(message)
-        return f"{self.smtp.host}:{port}"
+        self._client = client
+        if self.smtp.security == "starttls":
+            client.starttls(context=context)
+        if self.smtp.username and self.smtp.password:
+            client.login(self.smtp.username, self.smtp.password.get_secret_value())
+        return client
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            finally:
+                self._client = None
+
+    def close(self) -> None:
+        """End the SMTP session politely (QUIT); a server that is already gone is not an error."""
+        if self._client is not None:
+            try:
+                self._client.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            finally:
+                self._drop()
 
 
 def _records(store: Store, status: str | None = None) -> list[AlertRecord]:
@@ -462,13 +494,13 @@ def run_alerts(store: Store, settings: Settings, *, digest: bool = False, rules:
     """Evaluate every enabled rule, then deliver pending immediate alerts (and digests when asked)."""
     now = now or datetime.now(UTC)
     active = {r.id: r for r in (rules if rules is not None else load_rules()) if r.enabled}
-    mailer = Mailer(settings.smtp, settings.outbox_dir)
     run = AlertRun()
     for rule in active.values():
         records, updates = evaluate(store, rule, now)
         run.created += len(records) - updates
         run.updates += updates
-    deliver(store, active, mailer, settings.smtp, run, now)
-    if digest:
-        send_digests(store, active, mailer, settings.smtp, run, now)
+    with closing(Mailer(settings.smtp, settings.outbox_dir)) as mailer:
+        deliver(store, active, mailer, settings.smtp, run, now)
+        if digest:
+            send_digests(store, active, mailer, settings.smtp, run, now)
     return run

@@ -195,6 +195,7 @@ def maintenance_job(stale_days: float = 7.0) -> dict[str, Any]:
         now = datetime.now(UTC)
         subject, text, html = render_feed_health(lines, now)
         message = build_message(subject, text, html, operators, settings.smtp, make_msgid(domain="newswatch.local"), now)
-        outcome["emailed"] = Mailer(settings.smtp, settings.outbox_dir).send(message, f"feed-health-{now:%Y%m%d%H%M%S}")
+        with closing(Mailer(settings.smtp, settings.outbox_dir)) as mailer:
+            outcome["emailed"] = mailer.send(message, f"feed-health-{now:%Y%m%d%H%M%S}")
     return outcome
 

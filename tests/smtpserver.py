@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import time
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
@@ -17,9 +18,11 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each message
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's naming)
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.arrivals.append(time.monotonic())
         return "250 OK"
 
 
