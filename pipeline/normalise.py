@@ -32,6 +32,11 @@ BLOCK_TAGS = frozenset(
 )
 SPACES = re.compile(r"[ \t\u00a0\u200b]+")
 BLANK_LINES = re.compile(r"\n\s*\n+")
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # not text; lxml refuses them
+ACTIVE_TAGS = "script|style|iframe|frame|frameset|object|embed|applet|meta|link|base|form|svg|img|math"
+# Markup left in text after one layer of HTML is taken off (a feed that escapes its HTML twice).
+MARKUP_IN_TEXT = re.compile(rf"<\s*/?\s*[a-z][a-z0-9-]*(\s[^<>]*)?/?\s*>|<\s*/?\s*({ACTIVE_TAGS})\b", re.I)
+ACTIVE_TAG_START = re.compile(rf"<(?=\s*/?\s*({ACTIVE_TAGS})\b)", re.I)
 
 
 def canonical_url(url: str) -> str:
@@ -62,7 +67,20 @@ def sha1(text: str) -> str:
 
 
 def html_to_text(markup: str) -> str:
-    """Readable plain text from an HTML fragment: tags dropped, entities decoded, paragraphs kept."""
+    """Readable plain text from an HTML fragment: tags dropped, entities decoded, paragraphs kept.
+
+    Doubly escaped HTML (`&amp;lt;p&amp;gt;`, common in feeds) has its second layer taken off too; whatever
+    still reads as the start of an active tag (<script, <img ...) gets a harmless angle quote instead of `<`,
+    so the text can never turn into live markup wherever it is shown."""
+    text = _layer_to_text(CONTROL_CHARS.sub("", markup or ""))
+    for _ in range(2):
+        if not MARKUP_IN_TEXT.search(text):
+            break
+        text = _layer_to_text(CONTROL_CHARS.sub("", text))
+    return ACTIVE_TAG_START.sub("\u2039", CONTROL_CHARS.sub("", text))
+
+
+def _layer_to_text(markup: str) -> str:
     if not markup or not markup.strip():
         return ""
     if "<" not in markup:

@@ -88,6 +88,7 @@ def alerts_received(smtp: SmtpServer, since: int) -> Counter[str]:
     return Counter(f"{m['Subject']} -> {m['To']}" for m in smtp.messages[since:])
 
 
+@pytest.mark.timeout(1200)
 def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(
     feeds_file: Path, tmp_path: Path, smtp: SmtpServer
 ) -> None:

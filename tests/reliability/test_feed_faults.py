@@ -112,7 +112,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
     feed_server.stop()
 
 
-@pytest.mark.filterwarnings("ignore:To avoid breaking existing software:DeprecationWarning")  # feedparser, no date
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_fault(case: Case, server: FeedServer, settings: Settings, tmp_path: Path) -> None:
     good = [FeedConfig(id=name.split(".")[0], name=name, url=server.url(f"/feeds/{name}")) for name in DEMO]
