@@ -360,18 +360,30 @@ def build_message(subject: str, text: str, html: str, recipients: list[str], smt
 # Delivery -------------------------------------------------------------------------------------------
 
 
+class RelayUnavailable(smtplib.SMTPException):
+    """The relay failed at the connection level earlier in this run; the message was not tried."""
+
+
+# Refusals of one message (its sender, recipients or content). Any other failure is the relay's (connection,
+# timeout, TLS, login): after one of those the rest of the run's messages are not tried (each would wait out the
+# same timeout); they stay pending for the next run.
+MESSAGE_REFUSALS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+
+
 class Mailer:
     """Sends through SMTP (STARTTLS, implicit TLS or plain, optional login), or writes .eml files
     to the outbox folder when no SMTP host is configured.
 
     Several messages share one SMTP session (opened on the first send, closed by `close`), so that an
     alert is marked sent as soon as the server has accepted it, without waiting for a new connection or
-    QUIT in between. A failed send drops the session; the next send opens a new one."""
+    QUIT in between. A failed send drops the session; the next send opens a new one, unless the relay
+    itself failed (anything but MESSAGE_REFUSALS), in which case the following sends raise RelayUnavailable at once."""
 
     def __init__(self, smtp: SmtpSettings, outbox: Path) -> None:
         self.smtp = smtp
         self.outbox = outbox
         self._client: smtplib.SMTP | None = None
+        self.relay_error: str | None = None
 
     @property
     def target(self) -> str:
@@ -388,11 +400,15 @@ class Mailer:
             tmp.write_bytes(bytes(message))
             tmp.replace(path)  # atomic: a crash leaves no half-written message
             return str(path)
+        if self.relay_error:
+            raise RelayUnavailable(f"not tried, the relay failed earlier in this run ({self.relay_error})")
         try:
             client = self._client or self._connect()
             client.send_message(message)
-        except BaseException:
+        except BaseException as exc:
             self._drop()
+            if isinstance(exc, Exception) and not isinstance(exc, MESSAGE_REFUSALS):
+                self.relay_error = f"{type(exc).__name__}: {exc}"
             raise
         return f"{self.smtp.host}:{self.smtp.effective_port}"
 
@@ -443,6 +459,16 @@ def _mark(store: Store, record: AlertRecord, **changes: Any) -> None:
     store.state_put(ALERT, record.id, updated.model_dump(mode="json"))
 
 
+def _not_sent(store: Store, records: list[AlertRecord], exc: BaseException, run: AlertRun, label: str) -> None:
+    """Keep the records pending with the reason; a message that was not even tried does not count as an attempt."""
+    reason = f"{type(exc).__name__}: {exc}"
+    tried = 0 if isinstance(exc, RelayUnavailable) else 1
+    run.failed += 1
+    run.errors.append(f"{label}: {reason}")
+    for record in records:
+        _mark(store, record, attempts=record.attempts + tried, last_error=reason)
+
+
 def deliver(store: Store, rules: dict[str, Rule], mailer: Mailer, smtp: SmtpSettings, run: AlertRun,
             now: datetime) -> None:
     """Send every pending immediate alert; a failure leaves it pending with the reason, for the next run."""
@@ -455,9 +481,7 @@ def deliver(store: Store, rules: dict[str, Rule], mailer: Mailer, smtp: SmtpSett
         try:
             where = mailer.send(message, record.id)
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            run.failed += 1
-            run.errors.append(f"{record.id}: {type(exc).__name__}: {exc}")
-            _mark(store, record, attempts=record.attempts + 1, last_error=f"{type(exc).__name__}: {exc}")
+            _not_sent(store, [record], exc, run, record.id)
             continue
         run.sent += 1
         _mark(store, record, status="sent", sent_at=now, attempts=record.attempts + 1, last_error=None,
@@ -478,10 +502,7 @@ def send_digests(store: Store, rules: dict[str, Rule], mailer: Mailer, smtp: Smt
         try:
             where = mailer.send(message, f"digest-{digest_id}")
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            run.failed += 1
-            run.errors.append(f"digest {rule_id}: {type(exc).__name__}: {exc}")
-            for record in items:
-                _mark(store, record, attempts=record.attempts + 1, last_error=f"{type(exc).__name__}: {exc}")
+            _not_sent(store, items, exc, run, f"digest {rule_id}")
             continue
         run.digests_sent += 1
         for record in items:

@@ -60,7 +60,7 @@ class FullTextExtractor:
             return articles
         limit = asyncio.Semaphore(self.settings.http.concurrency)
         kwargs = {"transport": self.transport} if self.transport else {}
-        async with make_client(self.settings, follow_redirects=False, **kwargs) as client:
+        async with make_client(self.settings, follow_redirects=False, guard=self.allow, **kwargs) as client:
 
             async def one(article: Article) -> None:
                 async with limit:
@@ -121,6 +121,8 @@ class FullTextExtractor:
                 return 200, None, body
         except BodyTooLarge as exc:
             raise FetchRefused(f"too_large: {exc}") from None
+        except BlockedAddress as exc:  # the connect-time check (DNS may answer differently than for _guard)
+            raise FetchRefused(f"blocked_address: {exc}") from None
         except httpx.HTTPError as exc:
             raise FetchRefused(f"network: {type(exc).__name__}: {exc}") from None
 

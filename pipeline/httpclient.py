@@ -8,6 +8,7 @@ import time
 import httpx
 
 from pipeline.config import Settings
+from pipeline.netguard import AllowList, GuardedBackend
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
@@ -17,9 +18,23 @@ class BodyTooLarge(Exception):
     """The (decompressed) body exceeds the configured maximum."""
 
 
-def make_client(settings: Settings, *, follow_redirects: bool, **kwargs: object) -> httpx.AsyncClient:
-    """An AsyncClient with a connection pool sized to the concurrency limit and our User-Agent."""
+def guarded_transport(settings: Settings, allow: AllowList) -> httpx.AsyncHTTPTransport:
+    """A transport whose every connection (first request and each redirect hop) passes the address guard."""
+    limits = httpx.Limits(max_connections=settings.http.concurrency, max_keepalive_connections=settings.http.concurrency)
+    transport = httpx.AsyncHTTPTransport(limits=limits)
+    # httpx 0.28 builds an httpcore pool without a way to pass a network backend; the pool reads this attribute
+    # for every new connection (tests/reliability/test_security.py fails if that ever stops being so).
+    transport._pool._network_backend = GuardedBackend(allow)  # type: ignore[union-attr]
+    return transport
+
+
+def make_client(settings: Settings, *, follow_redirects: bool, guard: AllowList | None = None,
+                **kwargs: object) -> httpx.AsyncClient:
+    """An AsyncClient with a connection pool sized to the concurrency limit and our User-Agent; with `guard`,
+    connections to non-public addresses (unless allow-listed) are refused when they are made."""
     http = settings.http
+    if guard is not None and "transport" not in kwargs:
+        kwargs["transport"] = guarded_transport(settings, guard)
     return httpx.AsyncClient(
         follow_redirects=follow_redirects,
         max_redirects=http.max_redirects,

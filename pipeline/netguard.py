@@ -8,6 +8,8 @@ import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+import httpcore
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -67,3 +69,35 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     except socket.gaierror as exc:
         raise BlockedAddress(f"{host} does not resolve: {exc}") from None
     return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network layer with the guard at connect time: the host is resolved here and the socket opened
+    to an address that passed the check, so a DNS answer that changes between a check and the connection
+    (DNS rebinding) cannot reach a private address. TLS still verifies the certificate for the host name."""
+
+    def __init__(self, allow: AllowList, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.allow = allow
+        self.inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: Iterable[object] | None = None) -> httpcore.AsyncNetworkStream:
+        addresses = await resolve(host, port)
+        for address in addresses:
+            if not is_public(address) and not self.allow.allows(host, address):
+                raise BlockedAddress(f"{host} resolves to non-public address {address}")
+        error: Exception = BlockedAddress(f"{host} has no address")
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(str(address), port, timeout=timeout, local_address=local_address,
+                                                    socket_options=socket_options)  # type: ignore[arg-type]
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[object] | None = None) -> httpcore.AsyncNetworkStream:
+        raise BlockedAddress("unix sockets are never fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
