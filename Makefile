@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 RUN_DEPS := $(VENV)/.run-deps
 DEV_DEPS := $(VENV)/.dev-deps
 BENCH_DEPS := $(VENV)/.bench-deps
+AUDIT_DEPS := $(VENV)/.audit-deps
 AIRFLOW_DEPS := $(VENV)/.airflow-deps
 DEMO_FEEDS ?= config/feeds.demo.yaml
 # make airflow: Airflow's own files (metadata DB, logs, generated login) stay in the project folder.
@@ -12,13 +13,14 @@ AIRFLOW_HOME ?= $(CURDIR)/.airflow
 AIRFLOW_FEEDS ?= $(DEMO_FEEDS)
 AIRFLOW_PORT ?= 8080
 
-.PHONY: run test bench bench-large airflow samples clean help
+.PHONY: run test bench bench-large airflow audit samples clean help
 
 help:
 	@echo "make run    create $(VENV), install, run one pass over the demo feeds into the SQLite store (./var)"
 	@echo "make test   install test dependencies and run the test suite"
 	@echo "make bench  throughput benchmarks against bounds measured in the same run (bench/results.md)"
 	@echo "make bench-large  the same with the growth curve up to 100,000 articles"
+	@echo "make audit  known vulnerabilities in requirements.txt (pip-audit; needs internet, not part of make test)"
 	@echo "make airflow  Airflow 3 standalone on http://localhost:$(AIRFLOW_PORT) with the DAGs in dags/"
 	@echo "make clean  remove $(VENV) and ./var"
 
@@ -59,6 +61,16 @@ bench: $(BENCH_DEPS)
 # The same, with the growth curve up to 100,000 articles.
 bench-large: $(BENCH_DEPS)
 	$(BIN)/python -m bench --large
+
+$(AUDIT_DEPS): requirements-audit.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-audit.txt
+	touch $@
+
+# Known vulnerabilities in the pinned runtime dependencies. pip-audit asks PyPI's vulnerability data online,
+# which the CI machines cannot reach, so this is for users and maintainers, not part of `make test`. --strict:
+# a package that could not be looked up fails the audit instead of passing as "no known vulnerabilities".
+audit: $(AUDIT_DEPS)
+	$(BIN)/pip-audit --strict -r requirements.txt
 
 # Airflow 3 standalone (scheduler, dag-processor, triggerer, api-server, SQLite metadata DB) for local use.
 # The DAGs poll AIRFLOW_FEEDS (the demo feeds unless you say otherwise: make airflow AIRFLOW_FEEDS=config/feeds.yaml)

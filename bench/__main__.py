@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 
-from bench import endtoend, polling, stores, tagging
+from bench import endtoend, load, polling, stores, tagging
 from bench.results import save, write_report
 
-SUITES = {"polling": polling.run, "tagging": tagging.run, "stores": stores.run, "endtoend": endtoend.run}
+SUITES = {"polling": polling.run, "tagging": tagging.run, "stores": stores.run, "endtoend": endtoend.run,
+          "load": load.run}
 
 
 def main() -> None:
@@ -18,6 +19,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=1000, help="corpus size for the tagging benchmark")
     parser.add_argument("--documents", type=int, default=5000, help="corpus size for the store benchmark")
     parser.add_argument("--e2e-articles", type=int, default=10_000, help="corpus size for the end-to-end pass")
+    parser.add_argument("--cycles", type=int, default=30, help="cycles of the load benchmark (over --feeds feeds)")
     parser.add_argument("--large", action="store_true", help="growth up to 100,000 articles (about 10 more minutes)")
     args = parser.parse_args()
     for name in args.suites or SUITES:

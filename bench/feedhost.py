@@ -1,6 +1,10 @@
-"""`python -m bench.feedhost FOLDER`: serve the feed files of FOLDER on 127.0.0.1 (HTTP/1.1 keep-alive, ETag
-and Last-Modified, 304 on a matching conditional GET) in a process of its own, so that the server and the
-client being measured do not share one interpreter. Prints the port, then serves until killed."""
+"""`python -m bench.feedhost FOLDER [--live]`: serve the feed files of FOLDER on 127.0.0.1 (HTTP/1.1 keep-alive,
+ETag and Last-Modified, 304 on a matching conditional GET) in a process of its own, so that the server and the
+client being measured do not share one interpreter. Prints the port, then serves until killed.
+
+Without --live the files are read once, at start. With --live each request reads the file as it is now, and a
+file NAME.status beside NAME (holding an HTTP status such as 503) makes NAME answer with that status instead:
+the load benchmark changes feeds and takes them down between cycles that way."""
 
 from __future__ import annotations
 
@@ -14,9 +18,27 @@ from pathlib import Path
 LAST_MODIFIED = formatdate(1_790_000_000, usegmt=True)
 
 
-def serve(folder: Path) -> None:
-    files = {f"/{p.name}": p.read_bytes() for p in folder.iterdir() if p.is_file()}
-    etags = {path: '"' + hashlib.sha1(body).hexdigest()[:16] + '"' for path, body in files.items()}
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+
+
+def serve(folder: Path, live: bool = False) -> None:
+    files = {} if live else {f"/{p.name}": p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    etags = {path: _etag(body) for path, body in files.items()}
+
+    def current(path: str) -> tuple[int, bytes | None, str]:
+        """(status, body, etag) of a path now."""
+        if not live:
+            body = files.get(path)
+            return (404, None, "") if body is None else (200, body, etags[path])
+        target = folder / path.lstrip("/")
+        if "/" in path.lstrip("/") or not target.is_file():
+            return 404, None, ""
+        status_file = target.with_name(target.name + ".status")
+        if status_file.exists():
+            return int(status_file.read_text().strip() or 503), None, ""
+        body = target.read_bytes()
+        return 200, body, _etag(body)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -25,21 +47,21 @@ def serve(folder: Path) -> None:
             pass
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            body = files.get(self.path)
+            status, body, etag = current(self.path)
             if body is None:
-                self.send_response(404)
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            if self.headers.get("If-None-Match") == etags[self.path]:
+            if self.headers.get("If-None-Match") == etag:
                 self.send_response(304)
-                self.send_header("ETag", etags[self.path])
+                self.send_header("ETag", etag)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
             self.send_response(200)
             self.send_header("Content-Type", "application/xml; charset=utf-8")
-            self.send_header("ETag", etags[self.path])
+            self.send_header("ETag", etag)
             self.send_header("Last-Modified", LAST_MODIFIED)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -59,14 +81,15 @@ def serve(folder: Path) -> None:
 class FeedHost:
     """The server above as a child process: `with FeedHost(folder) as host: host.url("feed.xml")`."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, live: bool = False) -> None:
         self.folder = folder
+        self.live = live
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
 
     def __enter__(self) -> FeedHost:
-        self.process = subprocess.Popen([sys.executable, "-m", "bench.feedhost", str(self.folder)],
-                                        stdout=subprocess.PIPE, text=True)
+        command = [sys.executable, "-m", "bench.feedhost", str(self.folder), *(["--live"] if self.live else [])]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
         return self
@@ -81,4 +104,4 @@ class FeedHost:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]))
+    serve(Path(sys.argv[1]), live="--live" in sys.argv[2:])

@@ -67,6 +67,13 @@ def table(r: dict[str, Any]) -> str:
          r.get("end_to_end_elasticsearch_ratio"), "target 0.75"),
         ("growth, time per article ({growth_compared})", "", "", r.get("growth_time_ratio"), "target within 1.15"),
         ("growth, peak memory ({growth_compared})", "", "", r.get("growth_memory_ratio"), "target within 1.15"),
+        ("load, {load_feeds} feeds x {load_cycles} cycles, 5% down: time per cycle",
+         f"{r.get('load_cycle_seconds_last')} s (last third)", f"{r.get('load_cycle_seconds_middle')} s (second third)",
+         r.get("load_cycle_time_growth"), "must not grow (within 1.15)"),
+        ("load: memory after a cycle", f"{r.get('load_rss_mb_last')} MB (last third)",
+         f"{r.get('load_rss_mb_middle')} MB (second third)", r.get("load_memory_growth"), "must not grow (within 1.05)"),
+        ("load: feeds while down were polled", f"{r.get('load_down_polls')} times",
+         f"in {r.get('load_down_feed_cycles')} feed-cycles down", r.get("load_down_poll_share"), "backoff: below 1"),
     ]
     lines = [f"{r.get('date')}, {r.get('machine')}; {r.get('versions')}.", "",
              "| what | Newswatch | bound (same run) | ratio | |", "|---|---|---|---|---|"]
