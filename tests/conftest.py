@@ -6,6 +6,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,14 +32,23 @@ def server_unavailable(what: str, reason: str) -> None:
     pytest.skip(message)  # only outside CI: in CI (IN_CI) the line above fails the run
 
 
-@pytest.fixture(scope="session")
-def feed_server() -> Iterator[FeedServer]:
+@contextmanager
+def serving(folder: Path) -> Iterator[FeedServer]:
+    """A FeedServer over `folder` for the duration of the block."""
     try:
-        server = FeedServer(SAMPLES).start()
+        server = FeedServer(folder).start()
     except OSError as exc:
         server_unavailable("HTTP feed server on 127.0.0.1", str(exc))
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def feed_server() -> Iterator[FeedServer]:
+    with serving(SAMPLES) as server:
+        yield server
 
 
 @pytest.fixture
@@ -85,6 +95,15 @@ def es_store(url: str, prefix: str | None = None) -> ElasticsearchStore:
     """A store on its own index prefix, so that tests never see each other's documents."""
     settings = ElasticsearchSettings(url=url, index_prefix=prefix or f"nwtest-{uuid.uuid4().hex[:10]}")
     return ElasticsearchStore.from_settings(settings)
+
+
+@pytest.fixture
+def es(es_url: str) -> Iterator[ElasticsearchStore]:
+    """An Elasticsearch store of its own, dropped after the test."""
+    store = es_store(es_url)
+    yield store
+    store.drop()
+    store.close()
 
 
 STORES = ["sqlite", "elasticsearch"]

@@ -5,23 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from pipeline.config import PROJECT_DIR, ElasticsearchSettings
 from pipeline.stores.elasticsearch import ElasticsearchStore
-from tests.conftest import es_store
 from tests.test_store_contract import make
-
-
-@pytest.fixture
-def es(es_url: str) -> Iterator[ElasticsearchStore]:
-    store = es_store(es_url)
-    yield store
-    store.drop()
-    store.close()
 
 
 def test_setup_is_idempotent(es: ElasticsearchStore) -> None:

@@ -29,8 +29,7 @@ import yaml
 
 from bench.corpus import articles, rss
 from pipeline.stores import open_store
-from tests.conftest import server_unavailable
-from tests.feedserver import FeedServer
+from tests.conftest import serving
 from tests.smtpserver import SmtpServer
 
 ARTICLES = 2_000
@@ -48,16 +47,12 @@ def feeds_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     short = [replace(a, paragraphs=a.paragraphs[:2]) for a in articles(ARTICLES)]
     for i in range(0, ARTICLES, PER_FEED):
         (folder / f"feed-{i // PER_FEED:02d}.xml").write_bytes(rss(f"feed{i // PER_FEED}", short[i : i + PER_FEED]))
-    try:
-        server = FeedServer(folder).start()
-    except OSError as exc:
-        server_unavailable("HTTP feed server on 127.0.0.1", str(exc))
-    listing = folder / "feeds.yaml"
-    listing.write_text(yaml.safe_dump({"feeds": [
-        {"id": p.stem, "name": p.stem, "url": server.url(f"/feeds/{p.name}")} for p in sorted(folder.glob("feed-*.xml"))
-    ]}))
-    yield listing
-    server.stop()
+    with serving(folder) as server:
+        listing = folder / "feeds.yaml"
+        listing.write_text(yaml.safe_dump({"feeds": [
+            {"id": p.stem, "name": p.stem, "url": server.url(f"/feeds/{p.name}")} for p in sorted(folder.glob("feed-*.xml"))
+        ]}))
+        yield listing
 
 
 def command(feeds: Path) -> list[str]:

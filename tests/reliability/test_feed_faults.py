@@ -21,7 +21,7 @@ from pipeline.config import FeedConfig, Settings
 from pipeline.feeds import STATE_NAMESPACE
 from pipeline.run import run_pass
 from pipeline.stores import open_store
-from tests.conftest import SAMPLES, server_unavailable
+from tests.conftest import SAMPLES, serving
 from tests.feedserver import FeedServer
 from tests.test_run import DEMO
 
@@ -104,12 +104,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer]:
         shutil.copy(SAMPLES / name, folder / name)
     for name, text in CRAFTED.items():
         (folder / name).write_text(text, encoding="utf-8")
-    try:
-        feed_server = FeedServer(folder).start()
-    except OSError as exc:
-        server_unavailable("HTTP feed server on 127.0.0.1", str(exc))
-    yield feed_server
-    feed_server.stop()
+    with serving(folder) as feed_server:
+        yield feed_server
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -20,7 +20,7 @@ from pipeline.run import AlertStage, run_pass
 from pipeline.stores import Store, StoreError
 from pipeline.stores.elasticsearch import ElasticsearchStore
 from pipeline.tagging import get_tagger
-from tests.conftest import ES_NODE, es_store
+from tests.conftest import ES_NODE
 from tests.feedserver import FeedServer
 from tests.smtpserver import SmtpServer
 from tests.test_alerts import with_smtp
@@ -28,14 +28,6 @@ from tests.test_run import demo_feeds
 
 DEMO_ARTICLES = 27
 PAK_US = "Cooperation emphasised: Pak-US antiterrorism dialogue concludes"
-
-
-@pytest.fixture
-def es(es_url: str) -> Iterator[ElasticsearchStore]:
-    store = es_store(es_url)
-    yield store
-    store.drop()
-    store.close()
 
 
 def tag(articles: Iterable[Article]) -> Iterable[Article]:
