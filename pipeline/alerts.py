@@ -9,15 +9,18 @@ State kept in the store (so a run can be repeated or resumed):
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 import smtplib
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from functools import cache
 from datetime import UTC, datetime, timedelta
+from email.generator import BytesGenerator
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any, Literal
 
@@ -374,10 +377,9 @@ class Mailer:
     """Sends through SMTP (STARTTLS, implicit TLS or plain, optional login), or writes .eml files
     to the outbox folder when no SMTP host is configured.
 
-    Several messages share one SMTP session (opened on the first send, closed by `close`), so that an
-    alert is marked sent as soon as the server has accepted it, without waiting for a new connection or
-    QUIT in between. A failed send drops the session; the next send opens a new one, unless the relay
-    itself failed (anything but MESSAGE_REFUSALS), in which case the following sends raise RelayUnavailable at once."""
+    Several messages share one SMTP session (opened on the first send, closed by `close`). A failed send drops
+    the session; the next send opens a new one, unless the relay itself failed (anything but MESSAGE_REFUSALS),
+    in which case the following sends raise RelayUnavailable at once."""
 
     def __init__(self, smtp: SmtpSettings, outbox: Path) -> None:
         self.smtp = smtp
@@ -391,26 +393,35 @@ class Mailer:
             return f"outbox {self.outbox}"
         return f"smtp {self.smtp.host}:{self.smtp.effective_port} ({self.smtp.security})"
 
-    def send(self, message: EmailMessage, key: str) -> str:
-        """Deliver one message; returns where it went. Raises smtplib/OS/SSL errors."""
+    def send(self, message: EmailMessage, key: str, commit: Callable[[str], None] | None = None) -> str:
+        """Deliver one message; returns where it went. Raises smtplib/OS/SSL errors.
+
+        `commit(where)` records the message as sent at the last moment the delivery can still be undone: over
+        SMTP, once the whole message is transmitted and before the end-of-data line that lets the server accept
+        it. A process killed before the commit leaves the server with an unfinished message, which it drops, and
+        the record pending; so a crash can never make the server receive a message twice. If the server then
+        refuses the finished message, the error is raised after the commit and the caller records it as not sent."""
+        commit = commit or (lambda where: None)
         if not self.smtp.host:
             self.outbox.mkdir(parents=True, exist_ok=True)
             path = self.outbox / f"{key}.eml"
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(bytes(message))
-            tmp.replace(path)  # atomic: a crash leaves no half-written message
+            tmp.replace(path)  # atomic, and a rerun writes the same file again
+            commit(str(path))
             return str(path)
         if self.relay_error:
             raise RelayUnavailable(f"not tried, the relay failed earlier in this run ({self.relay_error})")
+        where = f"{self.smtp.host}:{self.smtp.effective_port}"
         try:
             client = self._client or self._connect()
-            client.send_message(message)
+            _transmit(client, message, lambda: commit(where))
         except BaseException as exc:
             self._drop()
             if isinstance(exc, Exception) and not isinstance(exc, MESSAGE_REFUSALS):
                 self.relay_error = f"{type(exc).__name__}: {exc}"
             raise
-        return f"{self.smtp.host}:{self.smtp.effective_port}"
+        return where
 
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context(cafile=str(self.smtp.ca_file) if self.smtp.ca_file else None)
@@ -443,6 +454,46 @@ class Mailer:
                 pass
             finally:
                 self._drop()
+
+
+def _smtp_data(message: EmailMessage) -> bytes:
+    """The message as SMTP DATA content: CRLF line ends, leading dots doubled, without the final "." line."""
+    buffer = io.BytesIO()
+    BytesGenerator(buffer, policy=message.policy).flatten(message, linesep="\r\n")
+    data = re.sub(rb"(?m)^\.", b"..", buffer.getvalue())
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+def _transmit(client: smtplib.SMTP, message: EmailMessage, commit: Callable[[], None]) -> None:
+    """MAIL, RCPT and DATA as smtplib's send_message does them, with `commit` called between the message and
+    its end-of-data line (smtplib sends both in one call)."""
+    sender = parseaddr(message["From"])[1]
+    recipients = [address for _, address in getaddresses(message.get_all("To", []) + message.get_all("Cc", []))]
+    data = _smtp_data(message)
+    client.ehlo_or_helo_if_needed()
+    options = ["BODY=8BITMIME"] if client.has_extn("8bitmime") and any(b > 127 for b in data) else []
+    code, reply = client.mail(sender, options)
+    if code != 250:
+        client.rset()
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused = {}
+    for recipient in recipients:
+        code, reply = client.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+    if len(refused) == len(recipients):
+        client.rset()
+        raise smtplib.SMTPRecipientsRefused(refused)
+    code, reply = client.docmd("DATA")
+    if code != 354:
+        client.rset()
+        raise smtplib.SMTPDataError(code, reply)
+    client.send(data)
+    commit()
+    client.send(b".\r\n")
+    code, reply = client.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)
 
 
 def _records(store: Store, status: str | None = None) -> list[AlertRecord]:
@@ -478,14 +529,16 @@ def deliver(store: Store, rules: dict[str, Rule], mailer: Mailer, smtp: SmtpSett
         rule = rules[record.rule]
         subject, text, html = render_alert(record, rule)
         message = build_message(subject, text, html, rule.recipients, smtp, record.message_id, now)
+        def sent(where: str, record: AlertRecord = record) -> None:
+            _mark(store, record, status="sent", sent_at=now, attempts=record.attempts + 1, last_error=None,
+                  delivered_to=where)
+
         try:
-            where = mailer.send(message, record.id)
+            mailer.send(message, record.id, commit=sent)
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            _not_sent(store, [record], exc, run, record.id)
+            _not_sent(store, [record], exc, run, record.id)  # also undoes `sent` if the server refused at the end
             continue
         run.sent += 1
-        _mark(store, record, status="sent", sent_at=now, attempts=record.attempts + 1, last_error=None,
-              delivered_to=where)
 
 
 def send_digests(store: Store, rules: dict[str, Rule], mailer: Mailer, smtp: SmtpSettings, run: AlertRun,
@@ -499,15 +552,17 @@ def send_digests(store: Store, rules: dict[str, Rule], mailer: Mailer, smtp: Smt
         subject, text, html = render_digest(items, rule, now)
         message = build_message(subject, text, html, rule.recipients, smtp,
                                 make_msgid(idstring=digest_id, domain="newswatch.local"), now)
+        def sent(where: str, items: list[AlertRecord] = items, digest_id: str = digest_id) -> None:
+            for record in items:
+                _mark(store, record, status="sent", sent_at=now, delivered_to=where, digest_id=digest_id,
+                      attempts=record.attempts + 1, last_error=None)
+
         try:
-            where = mailer.send(message, f"digest-{digest_id}")
+            mailer.send(message, f"digest-{digest_id}", commit=sent)
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             _not_sent(store, items, exc, run, f"digest {rule_id}")
             continue
         run.digests_sent += 1
-        for record in items:
-            _mark(store, record, status="sent", sent_at=now, delivered_to=where, digest_id=digest_id,
-                  attempts=record.attempts + 1, last_error=None)
 
 
 def run_alerts(store: Store, settings: Settings, *, digest: bool = False, rules: Iterable[Rule] | None = None,

@@ -3,12 +3,12 @@ each time. After each rerun the store holds exactly what an uninterrupted run st
 hashes) and the SMTP server has received every alert exactly once.
 
 The kill points are drawn from a seeded generator: 14 over the whole length of the uninterrupted run (start-up,
-fetch, tag, store) and 6 over its alert stage (evaluation and delivery), which is only the last few hundred
-milliseconds of a run and would otherwise seldom be hit. The test prints where they fell.
+fetch, tag, store) and 6 over its alert stage (evaluation and delivery), which is only the last two seconds or so of
+a run and would otherwise seldom be hit. The test prints where they fell.
 
-SMTP cannot give exactly-once delivery: a kill after the server accepted a message (250) and before the alert is
-marked sent would send it again on the rerun. The window is kept as short as it can be (one SMTP session for all
-alerts, the mark committed right after the 250, before the next message and before QUIT); see docs/reliability.md.
+Alerts are marked sent after the message is transmitted and before its end-of-data line (pipeline/alerts.py
+`Mailer.send`), so a kill can leave the relay an unfinished message but never a finished one that is not
+recorded; docs/reliability.md has the reasoning.
 """
 
 from __future__ import annotations
