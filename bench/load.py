@@ -54,9 +54,8 @@ def publish(folder: Path, feeds: int, cycle: int, down: dict[int, str]) -> None:
     """Each feed's latest WINDOW items as of `cycle` (short items: this measures polling, not tagging)."""
     for f in range(feeds):
         name = folder / f"feed-{f:04d}.xml"
-        items = [replace(article(f * 1000 + n), paragraphs=article(f * 1000 + n).paragraphs[:1])
-                 for n in range(max(0, cycle + 1 - WINDOW), cycle + 1)]
-        items = [replace(a, published=T0 + CYCLE * (a.n % 1000)) for a in items]
+        items = [replace(a, paragraphs=a.paragraphs[:1], published=T0 + CYCLE * n)
+                 for n in range(max(0, cycle + 1 - WINDOW), cycle + 1) for a in [article(f * 1000 + n)]]
         name.write_bytes(rss(f"feed{f}", list(reversed(items))))
         status = name.with_name(name.name + ".status")
         if f in down:

@@ -52,7 +52,12 @@ async def check_url(url: str, allow: AllowList) -> None:
     host = parts.hostname
     if not host:
         raise BlockedAddress("URL has no host")
-    for address in await resolve(host, parts.port or (443 if parts.scheme == "https" else 80)):
+    refuse_non_public(host, await resolve(host, parts.port or (443 if parts.scheme == "https" else 80)), allow)
+
+
+def refuse_non_public(host: str, addresses: list[IPAddress], allow: AllowList) -> None:
+    """Raise BlockedAddress if any address of `host` is non-public and not allow-listed."""
+    for address in addresses:
         if not is_public(address) and not allow.allows(host, address):
             raise BlockedAddress(f"{host} resolves to non-public address {address}")
 
@@ -83,9 +88,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                           socket_options: Iterable[object] | None = None) -> httpcore.AsyncNetworkStream:
         addresses = await resolve(host, port)
-        for address in addresses:
-            if not is_public(address) and not self.allow.allows(host, address):
-                raise BlockedAddress(f"{host} resolves to non-public address {address}")
+        refuse_non_public(host, addresses, self.allow)
         error: Exception = BlockedAddress(f"{host} has no address")
         for address in addresses:
             try:

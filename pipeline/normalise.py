@@ -72,16 +72,18 @@ def html_to_text(markup: str) -> str:
     Doubly escaped HTML (`&amp;lt;p&amp;gt;`, common in feeds) has its second layer taken off too; whatever
     still reads as the start of an active tag (<script, <img ...) gets a harmless angle quote instead of `<`,
     so the text can never turn into live markup wherever it is shown."""
-    text = _layer_to_text(CONTROL_CHARS.sub("", markup or ""))
+    text = _layer_to_text(markup)
     for _ in range(2):
         if not MARKUP_IN_TEXT.search(text):
             break
-        text = _layer_to_text(CONTROL_CHARS.sub("", text))
-    return ACTIVE_TAG_START.sub("\u2039", CONTROL_CHARS.sub("", text))
+        text = _layer_to_text(text)
+    return ACTIVE_TAG_START.sub("\u2039", text)
 
 
 def _layer_to_text(markup: str) -> str:
-    if not markup or not markup.strip():
+    """One layer of HTML off; control characters go before parsing (lxml refuses them) and after (entities)."""
+    markup = CONTROL_CHARS.sub("", markup or "")
+    if not markup.strip():
         return ""
     if "<" not in markup:
         return _tidy(html.unescape(markup))
@@ -100,6 +102,7 @@ def _layer_to_text(markup: str) -> str:
 
 
 def _tidy(text: str) -> str:
+    text = CONTROL_CHARS.sub("", text)
     lines = [SPACES.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
     return BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 

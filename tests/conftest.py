@@ -130,4 +130,4 @@ def smtp() -> Iterator[SmtpServer]:
 
     server = start(SmtpServer())
     yield server
-    server.controller.stop()
+    server.stop()

@@ -29,6 +29,7 @@ import gzip
 import hashlib
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -79,8 +80,6 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Connections the tests reset on purpose (/reset) are not errors worth a traceback."""
-        import sys
-
         if not isinstance(sys.exc_info()[1], (ConnectionError, OSError)):
             super().handle_error(request, client_address)
 

@@ -42,6 +42,9 @@ class SmtpServer:
     def messages(self) -> list[EmailMessage]:
         return self.inbox.messages
 
+    def stop(self) -> None:
+        self.controller.stop()
+
 
 def start(server: SmtpServer) -> SmtpServer:
     try:

@@ -159,7 +159,7 @@ def test_starttls_with_a_trusted_self_signed_certificate(settings: Settings, sto
         )
         assert run_alerts(store, trusted).sent == 1 and len(server.messages) == 1
     finally:
-        server.controller.stop()
+        server.stop()
 
 
 def test_outbox_without_smtp(settings: Settings, store: Store) -> None:

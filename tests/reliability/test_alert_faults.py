@@ -25,25 +25,28 @@ STORIES = [
 ]
 
 
-@contextmanager
-def closed_port() -> Iterator[Any]:
-    class Nothing:
-        port = free_port()
+class NothingListening:
+    """A port nobody listens on."""
 
-    yield Nothing()
+    def __init__(self) -> None:
+        self.port = free_port()
+
+    def stop(self) -> None:
+        pass
 
 
 @contextmanager
 def server(make: Callable[[], Any]) -> Iterator[Any]:
+    """Any of the relays here (each has `port` and `stop()`) for the duration of the block."""
     running = make()
     try:
         yield running
     finally:
-        running.controller.stop() if hasattr(running, "controller") else running.stop()
+        running.stop()
 
 
 FAULTS: dict[str, tuple[Callable[[], Any], str]] = {
-    "smtp-connection-refused": (closed_port, r"ConnectionRefusedError"),
+    "smtp-connection-refused": (lambda: server(NothingListening), r"ConnectionRefusedError"),
     "smtp-recipient-refused": (lambda: server(lambda: refusing("rcpt", "550 5.7.1 Relaying denied")),
                                r"SMTPRecipientsRefused.*Relaying denied"),
     "smtp-message-refused-temporarily": (lambda: server(lambda: refusing("data", "451 4.3.0 Try again later")),

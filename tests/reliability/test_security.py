@@ -200,7 +200,7 @@ def test_smtp_password_never_in_output_or_logs(tmp_path: Path, feed_server: Feed
         code, output = newswatch("run", "--feeds", DEMO, "--tagging", "fast", env=env)
         listing_code, listing = newswatch("alerts", "list", env=env)
     finally:
-        server.controller.stop()
+        server.stop()
     assert code == 3 and "SMTPAuthenticationError" in output, output[-3000:]  # the alert kept pending, with its reason
     assert listing_code == 0 and "pending" in listing
     stored = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".db")
