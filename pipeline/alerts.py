@@ -47,6 +47,7 @@ class Match(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_types: list[Literal["agreement", "dialogue", "intent", "material"]] = Field(default_factory=list)
+    status: list[Literal["signed", "held", "planned", "proposed"]] = Field(default_factory=list)
     ct_relevant: bool | None = None
     countries_any: list[str] = Field(default_factory=list)
     countries_all: list[str] = Field(default_factory=list)
@@ -65,6 +66,7 @@ class Match(BaseModel):
     def accepts(self, event: Event, article: Article) -> bool:
         return (
             (not self.event_types or event.type in self.event_types)
+            and (not self.status or event.status in self.status)
             and (self.ct_relevant is None or event.ct_relevant == self.ct_relevant)
             and (not self.countries_any or any(p in self.countries_any for p in event.parties))
             and all(c in event.parties for c in self.countries_all)
@@ -130,6 +132,8 @@ class Source(BaseModel):
     published: str
     sentence: str
     trigger: str
+    status: str | None = None
+    instrument: str | None = None
     concepts: list[str] = Field(default_factory=list)
 
 
@@ -174,7 +178,7 @@ def _source(article: Article, event: Event) -> Source:
     return Source(
         article_id=article.id, source=article.source, title=article.title, url=article.url,
         published=article.published_at.strftime("%Y-%m-%d %H:%M UTC"), sentence=event.sentence,
-        trigger=event.trigger, concepts=article.concepts,
+        trigger=event.trigger, status=event.status, instrument=event.instrument, concepts=article.concepts,
     )
 
 
@@ -305,7 +309,7 @@ def _item(record: AlertRecord) -> dict[str, Any]:
     return {
         "country_a": country_name(record.parties[0]),
         "country_b": country_name(record.parties[1]),
-        "event_label": EVENT_LABELS.get(record.type, record.type),
+        "event_label": event_label(record.type, first.status),
         "update": record.update,
         "sentence": first.sentence,
         "sentence_before": before,
@@ -317,8 +321,14 @@ def _item(record: AlertRecord) -> dict[str, Any]:
     }
 
 
+def event_label(etype: str, status: str | None) -> str:
+    """"bilateral agreement"; "expected bilateral agreement" for a planned or proposed one."""
+    label = EVENT_LABELS.get(etype, etype)
+    return f"expected {label}" if status in ("planned", "proposed") else label
+
+
 def subject_of(record: AlertRecord) -> str:
-    label = EVENT_LABELS.get(record.type, record.type)
+    label = event_label(record.type, record.sources[0].status)
     a, b = country_name(record.parties[0]), country_name(record.parties[1])
     prefix = "Update" if record.update else f"New {label}"
     return f"[Newswatch] {prefix}: {a} \u2013 {b}"

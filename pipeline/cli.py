@@ -493,44 +493,107 @@ def tag(obj: Context, input_file: Any, output_file: Any, fast: bool) -> int:
 
 @cli.command("eval")
 @click.option("--gold", "gold_path", type=click.Path(exists=True, path_type=Path),
-              help="Gold YAML file or folder (default: tests/data/gold).")
+              help="Gold YAML file or folder (default: tests/data/gold, the written gold set).")
+@click.option("--split", type=click.Choice(["train", "dev", "test"]),
+              help="Score a split of the real-news corpus (tests/data/news) instead of the gold set.")
+@click.option("--baseline", is_flag=True, help="Score the keyword co-occurrence baseline instead of the tagger.")
 @click.option("--fast", is_flag=True, help="Evaluate the fast (rules only) mode.")
 @click.option("--details", is_flag=True, help="List every miss and every extra.")
-@click.option("--strict", is_flag=True, help="Exit 3 when a target of the gold set is not met.")
+@click.option("--strict", is_flag=True, help="Exit 3 when a target is not met.")
 @json_option
 @click.pass_obj
 @handle_errors
-def eval_cmd(obj: Context, gold_path: Path | None, fast: bool, details: bool, strict: bool, as_json: bool) -> int:
-    """Precision, recall and F1 of tagging on the gold set: concepts, countries, events, alerts."""
-    from pipeline.evaluate import DEFAULT_GOLD, below_targets, evaluate, load_gold
+def eval_cmd(obj: Context, gold_path: Path | None, split: str | None, baseline: bool, fast: bool, details: bool,
+             strict: bool, as_json: bool) -> int:
+    """Precision, recall and F1 of the bilateral-event judgement (events, alerts; concepts and countries on
+    the gold set) on the written gold set or a split of the real-news corpus."""
+    from pipeline.evaluate import DEFAULT_GOLD, NEWS_TARGETS, TARGETS, below_targets, evaluate, load_gold
     from pipeline.tagging import get_tagger
 
-    gold = load_gold(gold_path or DEFAULT_GOLD)
-    mode = "fast" if fast else "full"
-    scores = evaluate(get_tagger(mode, str(obj.settings.config_dir)), gold)
-    missed = below_targets(scores)
-    if as_json:
-        emit_json({"mode": mode, "articles": len(gold), "below_targets": missed,
-                   **{name: score.summary() if details else {k: v for k, v in score.summary().items()
-                                                              if k not in ("misses", "extras")}
-                      for name, score in scores.items()}})
+    if split and gold_path:
+        raise click.UsageError("give --gold or --split, not both")
+    if split:
+        from pipeline.corpus import load_split
+
+        items: list[Any] = load_split(split)
+        name, targets = f"real-news corpus, {split} split", NEWS_TARGETS
     else:
-        table = Table(title=f"Gold set: {len(gold)} articles, {mode} mode", title_justify="left")
+        items, name, targets = load_gold(gold_path or DEFAULT_GOLD), "gold set", TARGETS
+    mode = "fast" if fast else "full"
+    detector = "keyword baseline" if baseline else f"{mode} mode"
+    scores = evaluate(get_tagger(mode, str(obj.settings.config_dir)), items, baseline=baseline)
+    status = scores.pop("status")
+    missed = below_targets(scores, targets)
+    if as_json:
+        emit_json({"set": name, "detector": detector, "mode": mode, "articles": len(items), "below_targets": missed,
+                   **{key: score.summary() if details else {k: v for k, v in score.summary().items()
+                                                             if k not in ("misses", "extras")}
+                      for key, score in scores.items()},
+                   "status": {"right": status.right, "total": status.total, "share": round(status.share, 4),
+                              **({"wrong": status.wrong} if details else {})}})
+    else:
+        table = Table(title=f"{name.capitalize()}: {len(items)} articles, {detector}", title_justify="left")
         for column in ("", "precision", "recall", "F1", "TP", "FP", "FN"):
             table.add_column(column, justify="right" if column else "left")
-        for name, score in scores.items():
-            table.add_row(name, f"{score.precision:.3f}", f"{score.recall:.3f}", f"{score.f1:.3f}",
+        for key, score in scores.items():
+            table.add_row(key, f"{score.precision:.3f}", f"{score.recall:.3f}", f"{score.f1:.3f}",
                           str(score.tp), str(score.fp), str(score.fn))
         out.print(table)
+        if status.total:
+            out.print(f"status right on {status.right} of {status.total} matched events ({status.share:.3f})")
         if details:
-            for name, score in scores.items():
+            for key, score in scores.items():
                 for line in score.misses:
-                    out.print(f"[red]missed[/] {name} {escape(line)}")
+                    out.print(f"[red]missed[/] {key} {escape(line)}")
                 for line in score.extras:
-                    out.print(f"[yellow]extra[/]  {name} {escape(line)}")
+                    out.print(f"[yellow]extra[/]  {key} {escape(line)}")
+            for line in status.wrong:
+                out.print(f"[yellow]status[/] {escape(line)}")
         for line in missed:
             out.print(f"[red]below target:[/] {line}")
     return EXIT_PARTIAL if strict and missed else EXIT_OK
+
+
+@cli.group()
+def corpus() -> None:
+    """The real-news corpus (tests/data/news): add labelled items, show its make-up."""
+
+
+@corpus.command("add")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-known", is_flag=True, help="Skip items whose id or URL is already in the corpus.")
+@click.pass_obj
+@handle_errors
+def corpus_add(obj: Context, files: tuple[Path, ...], skip_known: bool) -> int:
+    """Add labelled items (YAML lists, docs/labelling.md) to the splits their URLs hash to."""
+    from pipeline.corpus import add_items
+
+    added = add_items(list(files), skip_known=skip_known)
+    out.print(", ".join(f"{count} to {split}" for split, count in added.items()))
+    return EXIT_OK
+
+
+@corpus.command("stats")
+@json_option
+@click.pass_obj
+@handle_errors
+def corpus_stats(obj: Context, as_json: bool) -> int:
+    """Items, alerts, kinds and sources of each split."""
+    from pipeline.corpus import corpus_stats as stats
+
+    figures = stats()
+    if as_json:
+        emit_json(figures)
+        return EXIT_OK
+    table = Table(title="Real-news corpus", title_justify="left")
+    for column in ("split", "items", "alert", "kinds", "sources"):
+        table.add_column(column)
+    for split, row in figures.items():
+        table.add_row(split, str(row["items"]), str(row["alerts"]),
+                      ", ".join(f"{k} {v}" for k, v in row["kinds"].items()),
+                      ", ".join(f"{k} {v}" for k, v in row["sources"].items()))
+    out.print(table)
+    return EXIT_OK
 
 
 @cli.group()

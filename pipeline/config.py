@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -23,6 +23,8 @@ from pydantic_settings import (
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = PROJECT_DIR / "config"
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -86,6 +88,8 @@ class TaggingSettings(BaseModel):
 
     mode: Literal["full", "fast", "off"] = "full"
     batch_size: int = Field(64, ge=1)
+    # full mode: the entity recognizer runs on articles at least this relevant (above 1: never)
+    entities_min_relevance: float = Field(0.2, ge=0)
 
 
 class ServiceConnection(BaseModel):
@@ -314,6 +318,15 @@ def load_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: cannot be read: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def load_model(model: type[M], path: Path) -> M:
+    """A YAML file validated as `model`; every problem is a ConfigError naming the file and the entry."""
+    data = load_yaml(path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, str(path), data)) from None
 
 
 def load_feeds(path: Path) -> list[FeedConfig]:

@@ -34,7 +34,7 @@ class CountriesFile(BaseModel):
     @classmethod
     def _known_codes(cls, v: dict[str, CountryForms]) -> dict[str, CountryForms]:
         for code in v:
-            if pycountry.countries.get(alpha_2=code) is None:
+            if not is_country_code(code):
                 raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 code")
         return v
 
@@ -79,3 +79,8 @@ def country_name(code: str) -> str:
     if country is None:
         return code
     return getattr(country, "common_name", None) or country.name
+
+
+def is_country_code(code: str) -> bool:
+    """True for an ISO 3166-1 alpha-2 code pycountry knows (upper case)."""
+    return len(code) == 2 and code.isupper() and pycountry.countries.get(alpha_2=code) is not None

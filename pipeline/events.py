@@ -1,31 +1,42 @@
-"""Bilateral events (agreement, dialogue, material, intent) between exactly two countries, per sentence.
+"""Bilateral event frames (agreement, dialogue, material, intent) between exactly two countries.
 
-The words are data (config/events.yaml), compiled into a spaCy PhraseMatcher over lower-cased tokens.
-With the dependency parse (full mode) negation is also read off the trigger's governing words, so that
-"talks ... collapsed" and "no agreement was signed" are not events.
+The words and patterns are data (config/events.yaml). A PhraseMatcher over lower-cased tokens finds each
+sentence's event words; a sentence with exactly two countries and a trigger is a candidate. A candidate's
+frame gets its instrument from the words, and its status (signed, held, planned, proposed, failed, earlier)
+from the dependency parse when one is given (full mode: pipeline.status), else from word windows (fast mode).
+One happening is one event: per country pair, the strongest frame of the article wins.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import spacy
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
-from pipeline.config import ConfigError, config_dir, describe_validation_error, load_yaml
-from pipeline.models import Event
+from pipeline.config import config_dir, load_model
+from pipeline.models import Event, Evidence
 from pipeline.taxonomy import Taxonomy
 
 TYPE_ORDER = ("agreement", "dialogue", "material", "intent")
+STATUSES = ("signed", "held", "planned", "proposed", "failed", "earlier")
+LISTED_STATUSES = ("signed", "held", "planned", "proposed")  # failed and earlier happenings are not events
+NEW_STATUSES = ("signed", "held")
+STATUS_RANK = {"signed": 4, "held": 4, "planned": 3, "proposed": 2, "failed": 1, "earlier": 0}
 CT_SENTENCE_WEIGHT = 0.5  # a concept at least this strong in the sentence makes the event ct_relevant
 CT_ARTICLE_RELEVANCE = 0.45  # ... or an article at least this relevant
 MAX_SENTENCE = 600
 PLACE_PREPOSITIONS = frozenset({"in", "at", "from", "into", "inside", "near", "across", "on", "about", "over", "within", "throughout", "off"})
+
+# A parse of one sentence: a Doc whose token i is the sentence's token i.
+Parse = Callable[[Span], Doc]
 
 
 class EventType(BaseModel):
@@ -39,39 +50,67 @@ class EventType(BaseModel):
     phrases: list[str] = Field(default_factory=list)
 
 
+class StatusPattern(BaseModel):
+    """One DependencyMatcher pattern; its node `event` is the trigger or a word on the way to its verb."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    pattern: list[dict[str, Any]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _has_event_node(self) -> StatusPattern:
+        if "event" not in [node.get("RIGHT_ID") for node in self.pattern]:
+            raise ValueError(f"pattern {self.id!r} has no node with RIGHT_ID 'event'")
+        return self
+
+
 class EventRules(BaseModel):
     """config/events.yaml, validated."""
 
     model_config = ConfigDict(extra="forbid")
 
     types: dict[str, EventType]
+    instruments: dict[str, list[str]]
+    default_instruments: dict[str, str]
+    status_patterns: dict[str, list[StatusPattern]]
+    window: int = 6
+    planned_words: list[str]
+    proposed_words: list[str]
     negation: list[str]
     negation_window: int = 6
     multilateral: list[str]
     old: list[str]
     anaphora: list[str]
 
+    @model_validator(mode="after")
+    def _known_names(self) -> EventRules:
+        unknown = set(self.types) - set(TYPE_ORDER)
+        if unknown:
+            raise ValueError(f"types: unknown event type(s) {sorted(unknown)}; known: {list(TYPE_ORDER)}")
+        unknown = set(self.status_patterns) - set(STATUSES)
+        if unknown:
+            raise ValueError(f"status_patterns: unknown status(es) {sorted(unknown)}; known: {list(STATUSES)}")
+        missing = set(self.types) - set(self.default_instruments)
+        if missing:
+            raise ValueError(f"default_instruments: no default for {sorted(missing)}")
+        return self
+
     def term_lists(self) -> dict[str, list[str]]:
         """Every list of words, keyed by the label its matches get."""
-        lists = {"negation": self.negation, "multilateral": self.multilateral, "old": self.old, "anaphora": self.anaphora}
+        lists = {"negation": self.negation, "multilateral": self.multilateral, "old": self.old,
+                 "anaphora": self.anaphora, "planned": self.planned_words, "proposed": self.proposed_words}
         for name, etype in self.types.items():
             for part in ("verbs", "instruments", "nouns", "phrases"):
                 if getattr(etype, part):
                     lists[f"{name}.{part}"] = getattr(etype, part)
+        for instrument, words in self.instruments.items():
+            lists[f"instrument.{instrument}"] = words
         return lists
 
 
 def load_event_rules(path: Path | None = None) -> EventRules:
-    path = path or config_dir() / "events.yaml"
-    data = load_yaml(path)
-    try:
-        rules = EventRules.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, str(path), data)) from None
-    unknown = set(rules.types) - set(TYPE_ORDER)
-    if unknown:
-        raise ConfigError(f"{path}: types: unknown event type(s) {sorted(unknown)}; known: {list(TYPE_ORDER)}")
-    return rules
+    return load_model(EventRules, path or config_dir() / "events.yaml")
 
 
 def term_matcher(vocab: Vocab, rules: EventRules) -> PhraseMatcher:
@@ -84,13 +123,45 @@ def term_matcher(vocab: Vocab, rules: EventRules) -> PhraseMatcher:
     return matcher
 
 
+Terms = dict[str, list[tuple[int, int]]]
+
+
 @dataclass
 class Sentence:
     span: Span
-    terms: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    terms: Terms = field(default_factory=dict)
     # (code, kind, located) in order; `located`: the object of a place preposition ("talks in Manila",
     # "fighters returning from Syria"), which names where, not who
     countries: list[tuple[str, str, bool]] = field(default_factory=list)
+
+
+@dataclass
+class Candidate:
+    """A sentence that can hold an event: two parties and a trigger."""
+
+    sentence: Sentence
+    parties: list[str]
+    via_anaphora: bool
+    type: str
+    trigger: tuple[int, int]
+    distance: int
+    rule: str
+
+
+def candidates(title_doc: Doc, text_doc: Doc, rules: EventRules, matcher: PhraseMatcher) -> list[Candidate]:
+    """Every sentence of the title and text that names two parties and carries a trigger, in order."""
+    history: list[str] = []
+    found: list[Candidate] = []
+    for sentence in _sentences(title_doc, text_doc, matcher):
+        named = [code for code, _, located in sentence.countries if not located]
+        parties, via = _parties(sentence, named, history)
+        history.extend(named)
+        if len(parties) != 2 or "multilateral" in sentence.terms:
+            continue
+        trigger = _trigger(sentence.terms, rules)
+        if trigger is not None:
+            found.append(Candidate(sentence, parties, via, *trigger))
+    return found
 
 
 def detect_events(
@@ -101,23 +172,30 @@ def detect_events(
     taxonomy: Taxonomy,
     relevance: float,
     year: int | None,
-    parsed: bool = False,
+    parse: Parse | None = None,
+    reader: Any = None,
 ) -> list[Event]:
-    """Events of an article: the title as one sentence, then each sentence of the text."""
-    history: list[str] = []
-    events: dict[tuple[str, str], Event] = {}
-    for sentence in _sentences(title_doc, text_doc, matcher):
-        event = _sentence_event(sentence, history, rules, taxonomy, relevance, year, parsed)
-        history.extend(code for code, _, located in sentence.countries if not located)
-        if event is None:
+    """Events of an article: the title as one sentence, then each sentence of the text. With `parse` (a
+    function giving a sentence's dependency parse) and `reader` (a pipeline.status.StatusReader) the status
+    comes from the parse; without them from word windows."""
+    frames: dict[str, Event] = {}
+    for candidate in candidates(title_doc, text_doc, rules, matcher):
+        event = _frame(candidate, rules, taxonomy, relevance, year, parse, reader)
+        if event.status not in LISTED_STATUSES:
             continue
-        key = (event.type, event.dyad)
-        kept = events.get(key)
-        if kept is None or kept.confidence < event.confidence:
-            events[key] = event
-        if kept is not None:  # one event per type and dyad: CT-relevant if any of its sentences is
-            events[key].ct_relevant = kept.ct_relevant or event.ct_relevant
-    return list(events.values())
+        kept = frames.get(event.dyad)
+        if kept is None or _strength(event) > _strength(kept):
+            if kept is not None:
+                event.ct_relevant = event.ct_relevant or kept.ct_relevant
+            frames[event.dyad] = event
+        else:
+            kept.ct_relevant = kept.ct_relevant or event.ct_relevant
+    return list(frames.values())
+
+
+def _strength(event: Event) -> tuple[int, int, float]:
+    """Which frame of a country pair stands for the happening: status, then type, then confidence."""
+    return STATUS_RANK[event.status], -TYPE_ORDER.index(event.type), event.confidence
 
 
 def _sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher) -> list[Sentence]:
@@ -140,61 +218,24 @@ def _sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher) -> list[Se
     return out
 
 
-def _sentence_event(
-    sentence: Sentence,
-    history: list[str],
-    rules: EventRules,
-    taxonomy: Taxonomy,
-    relevance: float,
-    year: int | None,
-    parsed: bool,
-) -> Event | None:
-    terms = sentence.terms
-    codes = list(dict.fromkeys(code for code, _, located in sentence.countries if not located))
-    via_anaphora = False
-    if len(codes) < 2 and "anaphora" in terms:
-        for code in reversed(history):
-            if code not in codes:
-                codes.append(code)
-                via_anaphora = True
-            if len(codes) == 2:
-                break
-    if len(codes) != 2 or "multilateral" in terms:
-        return None
-    found = _trigger(terms, rules)
-    if found is None:
-        return None
-    etype, (t_start, t_end), distance = found
-    span, doc = sentence.span, sentence.span.doc
-    if etype in ("agreement", "dialogue") and _announced(terms, t_start, rules.negation_window):
-        etype = "intent"  # "agreed to sign", "plan to hold talks": nothing signed or held yet
-    if _negated(doc, t_start, t_end, terms.get("negation", []), rules.negation_window, rules, parsed):
-        return None
-    if _old(span, year) or (etype == "agreement" and "old" in terms):
-        return None
-    confidence = rules.types[etype].confidence
-    if via_anaphora:
-        confidence -= 0.15
-    if all(kind == "capital" for code, kind, _ in sentence.countries if code in codes) and sentence.countries:
-        confidence -= 0.1
-    if distance > 12:
-        confidence -= 0.15
-    parties = sorted(codes)
-    return Event(
-        type=etype,
-        parties=parties,
-        dyad="-".join(parties),
-        sentence=span.text.strip()[:MAX_SENTENCE],
-        trigger=doc[t_start:t_end].text,
-        ct_relevant=_ct_sentence(span, taxonomy) or relevance >= CT_ARTICLE_RELEVANCE,
-        confidence=round(max(confidence, 0.1), 2),
-    )
+def _parties(sentence: Sentence, named: list[str], history: list[str]) -> tuple[list[str], bool]:
+    """The sentence's distinct countries; with an anaphora ("the two sides", "his counterpart") the missing
+    ones come from the countries named before, most recent first."""
+    codes = list(dict.fromkeys(named))
+    if len(codes) >= 2 or "anaphora" not in sentence.terms:
+        return codes, False
+    via = False
+    for code in reversed(history):
+        if code not in codes:
+            codes.append(code)
+            via = True
+        if len(codes) == 2:
+            break
+    return codes, via
 
 
-def _trigger(
-    terms: dict[str, list[tuple[int, int]]], rules: EventRules
-) -> tuple[str, tuple[int, int], int] | None:
-    """The first event type whose words are in the sentence: (type, trigger token range, distance)."""
+def _trigger(terms: Terms, rules: EventRules) -> tuple[str, tuple[int, int], int, str] | None:
+    """The first event type whose words are in the sentence: (type, trigger token range, distance, rule)."""
     for etype in TYPE_ORDER:
         if etype not in rules.types:
             continue
@@ -203,16 +244,87 @@ def _trigger(
             instruments = terms.get("agreement.instruments", [])
             if verbs and instruments:
                 verb, inst = min(((v, i) for v in verbs for i in instruments), key=lambda p: abs(p[0][0] - p[1][0]))
-                return etype, verb, abs(verb[0] - inst[0])
+                return etype, verb, abs(verb[0] - inst[0]), "agreement.verbs+instruments"
         elif etype == "dialogue":
             nouns = terms.get("dialogue.nouns", [])
             if nouns and verbs:
-                return etype, nouns[0], 0
+                noun, _ = min(((n, v) for n in nouns for v in verbs), key=lambda p: abs(p[0][0] - p[1][0]))
+                return etype, noun, 0, "dialogue.nouns+verbs"
         else:
             words = terms.get(f"{etype}.nouns", []) + terms.get(f"{etype}.phrases", [])
             if words:
-                return etype, min(words), 0
+                return etype, min(words), 0, f"{etype}.words"
     return None
+
+
+def _frame(
+    candidate: Candidate,
+    rules: EventRules,
+    taxonomy: Taxonomy,
+    relevance: float,
+    year: int | None,
+    parse: Parse | None,
+    reader: Any,
+) -> Event:
+    sentence, etype = candidate.sentence, candidate.type
+    span, doc = sentence.span, sentence.span.doc
+    t_start, t_end = candidate.trigger
+    if parse is not None and reader is not None:
+        status, status_rule = reader.status(parse(span), t_start - span.start, etype, year)
+    else:
+        status, status_rule = _window_status(sentence, candidate, rules, year)
+    if etype == "intent":
+        status = "proposed" if status in ("signed", "held") else status
+    confidence = rules.types[etype].confidence
+    if candidate.via_anaphora:
+        confidence -= 0.15
+    if sentence.countries and all(kind == "capital" for code, kind, _ in sentence.countries if code in candidate.parties):
+        confidence -= 0.1
+    if candidate.distance > 12:
+        confidence -= 0.15
+    concept = _ct_concept(span, taxonomy)
+    if concept is None and relevance >= CT_ARTICLE_RELEVANCE:
+        concept = f"article relevance {relevance:.2f}"
+    parties = sorted(candidate.parties)
+    return Event(
+        type=etype,
+        parties=parties,
+        dyad="-".join(parties),
+        sentence=span.text.strip()[:MAX_SENTENCE],
+        trigger=doc[t_start:t_end].text,
+        instrument=_instrument(sentence.terms, rules, etype),
+        status=status,
+        ct_relevant=concept is not None,
+        confidence=round(max(confidence, 0.1), 2),
+        evidence=Evidence(trigger=candidate.rule, status=status_rule, concept=concept),
+    )
+
+
+def _instrument(terms: Terms, rules: EventRules, etype: str) -> str:
+    """The instrument named in the sentence (the first listed whose words occur), else the type's default."""
+    allowed = {
+        "agreement": ("extradition_treaty", "mlat", "mou", "treaty", "protocol", "joint_statement", "agreement"),
+        "dialogue": ("joint_statement", "working_group", "dialogue", "call", "talks"),
+        "material": ("exercise", "training", "transfer", "aid"),
+    }.get(etype, ())
+    for instrument in rules.instruments:
+        if instrument in allowed and terms.get(f"instrument.{instrument}"):
+            return instrument
+    return rules.default_instruments[etype]
+
+
+def _window_status(sentence: Sentence, candidate: Candidate, rules: EventRules, year: int | None) -> tuple[str, str]:
+    """Status without a parse: negation near the trigger, an old date, then planned or proposed words before it."""
+    terms, (start, end) = sentence.terms, candidate.trigger
+    for n_start, _ in terms.get("negation", []):
+        if start - rules.negation_window <= n_start < start or end <= n_start < end + 3:
+            return "failed", "window:negation"
+    if _old_year(sentence.span, year) or "old" in terms:
+        return "earlier", "window:old"
+    for status in ("planned", "proposed"):
+        if any(start - rules.window <= s < start for s, _ in terms.get(status, [])):
+            return status, f"window:{status}"
+    return ("signed" if candidate.type == "agreement" else "held"), "default"
 
 
 def _located(span: Span) -> bool:
@@ -223,48 +335,16 @@ def _located(span: Span) -> bool:
     return i >= 0 and span.doc[i].lower_ in PLACE_PREPOSITIONS
 
 
-def _announced(terms: dict[str, list[tuple[int, int]]], trigger_start: int, window: int) -> bool:
-    """An intent phrase ("agreed to", "plans to") shortly before the trigger."""
-    return any(trigger_start - window <= start < trigger_start for start, _ in terms.get("intent.phrases", []))
-
-
-def _negated(
-    doc: Doc,
-    start: int,
-    end: int,
-    negations: list[tuple[int, int]],
-    window: int,
-    rules: EventRules,
-    parsed: bool,
-) -> bool:
-    """A negation word shortly before or right after the trigger, or (parsed) on its governing words."""
-    for n_start, n_end in negations:
-        if start - window <= n_start < start or end <= n_start < end + 3:
-            return True
-    if parsed:
-        words = {w.lower() for w in rules.negation if " " not in w}
-        token = doc[start]
-        for node in [token, *list(token.ancestors)[:3]]:
-            if node.lower_ in words or node.lemma_.lower() in words:
-                return True
-            if any(child.dep_ == "neg" or (child.dep_ == "det" and child.lower_ == "no") for child in node.children):
-                return True
-    return False
-
-
-def _old(span: Span, year: int | None) -> bool:
-    """An explicit year before the article's year in the sentence."""
+def _old_year(tokens: Span | list[Any], year: int | None) -> bool:
+    """An explicit year before the article's year among the tokens."""
     if year is None:
         return False
-    for token in span:
-        if token.is_digit and len(token.text) == 4 and 1900 <= int(token.text) < year:
-            return True
-    return False
+    return any(t.is_digit and len(t.text) == 4 and 1900 <= int(t.text) < year for t in tokens)
 
 
-def _ct_sentence(span: Span, taxonomy: Taxonomy) -> bool:
-    return any(
-        s.start >= span.start and s.end <= span.end and taxonomy.weight_of(s.label_) >= CT_SENTENCE_WEIGHT
-        for s in span.doc.spans["concepts"]
-    )
-
+def _ct_concept(span: Span, taxonomy: Taxonomy) -> str | None:
+    """The first strong counter-terrorism concept inside the sentence, as "concept_id 'text'"."""
+    for s in span.doc.spans["concepts"]:
+        if s.start >= span.start and s.end <= span.end and taxonomy.weight_of(s.label_) >= CT_SENTENCE_WEIGHT:
+            return f"{s.label_} '{s.text}'"
+    return None

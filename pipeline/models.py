@@ -18,16 +18,27 @@ class Mention(BaseModel):
     field: str = "text"
 
 
+class Evidence(BaseModel):
+    """Why an event was found: the trigger pattern, the status cue and the concept that made it CT-relevant."""
+
+    trigger: str = ""
+    status: str = ""
+    concept: str | None = None
+
+
 class Event(BaseModel):
-    """A bilateral event between exactly two countries (see DESIGN.md)."""
+    """A bilateral event frame between exactly two countries (see DESIGN.md and docs/labelling.md)."""
 
     type: str
     parties: list[str]
     dyad: str
     sentence: str
     trigger: str
+    instrument: str | None = None
+    status: str = "signed"
     ct_relevant: bool = False
     confidence: float = 0.0
+    evidence: Evidence = Field(default_factory=Evidence)
 
 
 class Article(BaseModel):

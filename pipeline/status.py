@@ -1,0 +1,74 @@
+"""The status of an event frame read off the dependency parse of its sentence.
+
+The cues are spaCy DependencyMatcher patterns kept as data (config/events.yaml `status_patterns`): modality
+and tense ("will sign", "set to sign", "is to sign", a headline's "to sign"), failure and negation on the
+trigger's governing words ("talks collapsed", "failed to sign", "called off the talks", "no agreement was
+signed"), earlier happenings ("signed in 2015", "years ago", "have long held talks") and proposals ("offered
+to hold talks", "a draft treaty"). A pattern counts when its node `event` is the trigger or a word on the
+way from the trigger up to its verb.
+"""
+
+from __future__ import annotations
+
+from spacy.matcher import DependencyMatcher
+from spacy.tokens import Doc, Token
+from spacy.vocab import Vocab
+
+from pipeline.events import EventRules
+
+ORDER = ("failed", "earlier", "planned", "proposed")
+DATE_DEPS = frozenset({"prep", "npadvmod", "pobj", "nummod", "appos", "advmod"})
+
+
+class StatusReader:
+    """Compiles the status patterns once; `status()` reads one frame's status from a parsed sentence."""
+
+    def __init__(self, vocab: Vocab, rules: EventRules) -> None:
+        self.matcher = DependencyMatcher(vocab)
+        self.event_node: dict[str, int] = {}
+        for status, patterns in rules.status_patterns.items():
+            for item in patterns:
+                key = f"{status}|{item.id}"
+                self.matcher.add(key, [item.pattern])
+                self.event_node[key] = [n.get("RIGHT_ID") for n in item.pattern].index("event")
+
+    def status(self, doc: Doc, trigger: int, etype: str, year: int | None) -> tuple[str, str]:
+        """(status, the cue that decided it) for the trigger token `trigger` of a parsed sentence."""
+        anchors = {t.i for t in _anchors(doc[trigger])}
+        fired: dict[str, str] = {}
+        for match_id, tokens in self.matcher(doc):
+            key = doc.vocab.strings[match_id]
+            if tokens[self.event_node[key]] in anchors:
+                status, pattern = key.split("|")
+                fired.setdefault(status, pattern)
+        if "earlier" not in fired and _dated_before(doc, anchors, year):
+            fired["earlier"] = "year_before_publication"
+        for status in ORDER:
+            if status in fired:
+                return status, f"parse:{fired[status]}"
+        return ("signed" if etype == "agreement" else "held"), "parse:done"
+
+
+def _anchors(trigger: Token) -> list[Token]:
+    """The trigger and its governing words up to and including the first verb (a noun trigger such as
+    "talks" is read through "held", "collapsed" or "to hold")."""
+    chain = [trigger]
+    token = trigger
+    while token.pos_ not in ("VERB", "AUX") and token.head is not token and len(chain) < 4:
+        token = token.head
+        chain.append(token)
+    return chain
+
+
+def _dated_before(doc: Doc, anchors: set[int], year: int | None) -> bool:
+    """A year before the publication year attached to the event's words ("signed in 2015", "the 2009 treaty")."""
+    if year is None:
+        return False
+    for i in anchors:
+        for child in doc[i].children:
+            if child.dep_ not in DATE_DEPS:
+                continue
+            for token in child.subtree:
+                if token.is_digit and len(token.text) == 4 and 1900 <= int(token.text) < year:
+                    return True
+    return False
