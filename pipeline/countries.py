@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipeline.config import ConfigError, config_dir, describe_validation_error, load_yaml
 from pipeline.taxonomy import Alias
 
-Kind = Literal["name", "demonym", "capital", "prefix"]
+Kind = Literal["name", "demonym", "capital", "prefix", "official"]
 
 
 class CountryForms(BaseModel):
@@ -22,6 +22,7 @@ class CountryForms(BaseModel):
     demonyms: list[Alias] = Field(default_factory=list)
     capitals: list[Alias] = Field(default_factory=list)
     prefixes: list[Alias] = Field(default_factory=list)
+    officials: list[str] = Field(default_factory=list)  # matched exactly as spelled
 
 
 class CountriesFile(BaseModel):
@@ -70,6 +71,7 @@ def load_gazetteer(path: Path | None = None) -> list[Form]:
             ("capital", extras.capitals), ("prefix", extras.prefixes),
         ):
             forms.extend(Form(a.text, code, kind, a.case == "exact") for a in aliases)  # type: ignore[arg-type]
+        forms.extend(Form(name, code, "official", True) for name in extras.officials)
     return forms
 
 

@@ -30,8 +30,6 @@ STATUSES = ("signed", "held", "planned", "proposed", "failed", "earlier")
 LISTED_STATUSES = ("signed", "held", "planned", "proposed")  # failed and earlier happenings are not events
 NEW_STATUSES = ("signed", "held")
 STATUS_RANK = {"signed": 4, "held": 4, "planned": 3, "proposed": 2, "failed": 1, "earlier": 0}
-CT_SENTENCE_WEIGHT = 0.5  # a concept at least this strong in the sentence makes the event ct_relevant
-CT_ARTICLE_RELEVANCE = 0.45  # ... or an article at least this relevant
 MAX_SENTENCE = 600
 PLACE_PREPOSITIONS = frozenset({"in", "at", "from", "into", "inside", "near", "across", "on", "about", "over", "within", "throughout", "off"})
 
@@ -65,12 +63,25 @@ class StatusPattern(BaseModel):
         return self
 
 
+class CtRule(BaseModel):
+    """When a frame is CT-relevant: a concept at least `concept_weight` strong in its sentence or in the
+    `following_sentences` after it (what the talks covered is often said next), or an article at least
+    `article_relevance` relevant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    concept_weight: float = Field(ge=0)
+    following_sentences: int = Field(ge=0)
+    article_relevance: float = Field(ge=0, le=1)
+
+
 class EventRules(BaseModel):
     """config/events.yaml, validated."""
 
     model_config = ConfigDict(extra="forbid")
 
     types: dict[str, EventType]
+    ct: CtRule
     instruments: dict[str, list[str]]
     default_instruments: dict[str, str]
     status_patterns: dict[str, list[StatusPattern]]
@@ -140,6 +151,7 @@ class Candidate:
     """A sentence that can hold an event: two parties and a trigger."""
 
     sentence: Sentence
+    following: list[Sentence]
     parties: list[str]
     via_anaphora: bool
     type: str
@@ -152,15 +164,21 @@ def candidates(title_doc: Doc, text_doc: Doc, rules: EventRules, matcher: Phrase
     """Every sentence of the title and text that names two parties and carries a trigger, in order."""
     history: list[str] = []
     found: list[Candidate] = []
-    for sentence in _sentences(title_doc, text_doc, matcher):
+    sentences = _sentences(title_doc, text_doc, matcher)
+    headline = list(dict.fromkeys(code for code, _, located in sentences[0].countries if not located)) if sentences else []
+    for n, sentence in enumerate(sentences):
         named = [code for code, _, located in sentence.countries if not located]
         parties, via = _parties(sentence, named, history)
+        if len(parties) > 2 and len(headline) == 2 and set(headline) <= set(parties):
+            parties = headline  # more countries named, but the two of the headline among them: theirs is the event
         history.extend(named)
         if len(parties) != 2 or "multilateral" in sentence.terms:
             continue
         trigger = _trigger(sentence.terms, rules)
         if trigger is not None:
-            found.append(Candidate(sentence, parties, via, *trigger))
+            following = [s for s in sentences[n + 1 : n + 1 + rules.ct.following_sentences]
+                         if s.span.doc is sentence.span.doc]
+            found.append(Candidate(sentence, following, parties, via, *trigger))
     return found
 
 
@@ -210,10 +228,18 @@ def _sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher) -> list[Se
             sentence = sentences[bisect_right(starts, start) - 1]
             if end <= sentence.span.end:
                 sentence.terms.setdefault(doc.vocab.strings[match_id], []).append((start, end))
+        inside = {i for c in doc.spans["concepts"] for i in range(c.start, c.end) if c.end - c.start > 1}
+        previous: tuple[int, bool] = (-10, False)  # end and `located` of the country before
         for country in doc.spans["countries"]:
+            if country.start in inside:  # part of a name: "Islamic State of Iraq and Syria", "Tehrik-i-Taliban Pakistan"
+                continue
             sentence = sentences[bisect_right(starts, country.start) - 1]
+            # "in Iraq and Syria": a country listed right after a located one is located too
+            located = _located(country) or (previous[1] and country.start - previous[0] == 1
+                                            and doc[previous[0]].lower_ in ("and", ",", "or"))
+            previous = (country.end, located)
             if country.end <= sentence.span.end:
-                sentence.countries.append((country.label_, country.kb_id_, _located(country)))
+                sentence.countries.append((country.label_, country.kb_id_, located))
         out.extend(sentences)
     return out
 
@@ -250,6 +276,9 @@ def _trigger(terms: Terms, rules: EventRules) -> tuple[str, tuple[int, int], int
             if nouns and verbs:
                 noun, _ = min(((n, v) for n in nouns for v in verbs), key=lambda p: abs(p[0][0] - p[1][0]))
                 return etype, noun, 0, "dialogue.nouns+verbs"
+            phrases = terms.get("dialogue.phrases", [])
+            if phrases:
+                return etype, min(phrases), 0, "dialogue.phrases"
         else:
             words = terms.get(f"{etype}.nouns", []) + terms.get(f"{etype}.phrases", [])
             if words:
@@ -282,8 +311,9 @@ def _frame(
         confidence -= 0.1
     if candidate.distance > 12:
         confidence -= 0.15
-    concept = _ct_concept(span, taxonomy)
-    if concept is None and relevance >= CT_ARTICLE_RELEVANCE:
+    concept = next(filter(None, (_ct_concept(s.span, taxonomy, rules.ct.concept_weight)
+                                 for s in (sentence, *candidate.following))), None)
+    if concept is None and relevance >= rules.ct.article_relevance:
         concept = f"article relevance {relevance:.2f}"
     parties = sorted(candidate.parties)
     return Event(
@@ -342,9 +372,9 @@ def _old_year(tokens: Span | list[Any], year: int | None) -> bool:
     return any(t.is_digit and len(t.text) == 4 and 1900 <= int(t.text) < year for t in tokens)
 
 
-def _ct_concept(span: Span, taxonomy: Taxonomy) -> str | None:
-    """The first strong counter-terrorism concept inside the sentence, as "concept_id 'text'"."""
+def _ct_concept(span: Span, taxonomy: Taxonomy, weight: float) -> str | None:
+    """The first counter-terrorism concept at least `weight` strong inside the sentence, as "concept_id 'text'"."""
     for s in span.doc.spans["concepts"]:
-        if s.start >= span.start and s.end <= span.end and taxonomy.weight_of(s.label_) >= CT_SENTENCE_WEIGHT:
+        if s.start >= span.start and s.end <= span.end and taxonomy.weight_of(s.label_) >= weight:
             return f"{s.label_} '{s.text}'"
     return None

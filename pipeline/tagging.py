@@ -30,7 +30,7 @@ from spacy.language import Language
 from spacy.attrs import ORTH
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
-from spacy.util import filter_spans
+from spacy.util import compile_infix_regex, filter_spans
 from spacy.vocab import Vocab
 
 from pipeline.countries import Form, load_gazetteer
@@ -154,6 +154,9 @@ def build_nlp(mode: Mode = "fast", config_dir: str | None = None, vocab: Vocab |
     nlp.add_pipe("sentencizer")
     for word in SENTENCE_FINAL_ACRONYMS:  # "signed an MoU." would otherwise be one token, like "Inc."
         nlp.tokenizer.add_special_case(f"{word}.", [{ORTH: word}, {ORTH: "."}])
+    # "U.S.-India": split a hyphen after an abbreviation's full stop, as spaCy splits "Pak-US"
+    infixes = [*nlp.Defaults.infixes, r"(?<=[A-Z]\.)-(?=[A-Z])"]
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
     nlp.add_pipe("newswatch_countries", config={"countries_path": str(base / "countries.yaml") if base else None})
     nlp.add_pipe("newswatch_taxonomy", config={"taxonomy_path": str(base / "taxonomy.yaml") if base else None})
     return nlp
