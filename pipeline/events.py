@@ -13,7 +13,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import spacy
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,6 +24,9 @@ from spacy.vocab import Vocab
 from pipeline.config import config_dir, load_model
 from pipeline.models import Event, Evidence
 from pipeline.taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    from pipeline.status import StatusReader
 
 TYPE_ORDER = ("agreement", "dialogue", "material", "intent")
 STATUSES = ("signed", "held", "planned", "proposed", "failed", "earlier")
@@ -176,10 +179,35 @@ def candidates(title_doc: Doc, text_doc: Doc, rules: EventRules, matcher: Phrase
             continue
         trigger = _trigger(sentence.terms, rules)
         if trigger is not None:
-            following = [s for s in sentences[n + 1 : n + 1 + rules.ct.following_sentences]
-                         if s.span.doc is sentence.span.doc]
-            found.append(Candidate(sentence, following, parties, via, *trigger))
-    return found
+            found.append(Candidate(sentence, _following(sentences, n, rules), parties, via, *trigger))
+    return found + _article_candidates(sentences, headline, history, found, rules)
+
+
+def _following(sentences: list[Sentence], n: int, rules: EventRules) -> list[Sentence]:
+    """The sentences after sentence n (of the same text) that can say what its event was about."""
+    doc = sentences[n].span.doc
+    return [s for s in sentences[n + 1 : n + 1 + rules.ct.following_sentences] if s.span.doc is doc]
+
+
+def _article_candidates(sentences: list[Sentence], headline: list[str], named: list[str], found: list[Candidate],
+                        rules: EventRules) -> list[Candidate]:
+    """When no sentence names both parties of an agreement or dialogue, the article may: its headline names two
+    countries (or the whole article names exactly two) and one of its sentences carries an agreement or
+    dialogue trigger ("Readout of the Secretary's meeting with ..."; "Today we discussed ..."). One such
+    frame, read from the first triggering sentence, with the confidence of an anaphora."""
+    countries = list(dict.fromkeys(named))
+    parties = headline if len(headline) == 2 else countries if len(countries) == 2 else []
+    if not parties or any(c.type in ("agreement", "dialogue") and set(c.parties) == set(parties) for c in found):
+        return []
+    for n, sentence in enumerate(sentences):
+        if "multilateral" in sentence.terms:
+            continue
+        trigger = _trigger(sentence.terms, rules)
+        if trigger is not None and trigger[0] in ("agreement", "dialogue"):
+            etype, span, distance, rule = trigger
+            return [Candidate(sentence, _following(sentences, n, rules), parties, True, etype, span, distance,
+                              f"article:{rule}")]
+    return []
 
 
 def detect_events(
@@ -191,7 +219,7 @@ def detect_events(
     relevance: float,
     year: int | None,
     parse: Parse | None = None,
-    reader: Any = None,
+    reader: StatusReader | None = None,
 ) -> list[Event]:
     """Events of an article: the title as one sentence, then each sentence of the text. With `parse` (a
     function giving a sentence's dependency parse) and `reader` (a pipeline.status.StatusReader) the status
@@ -293,7 +321,7 @@ def _frame(
     relevance: float,
     year: int | None,
     parse: Parse | None,
-    reader: Any,
+    reader: StatusReader | None,
 ) -> Event:
     sentence, etype = candidate.sentence, candidate.type
     span, doc = sentence.span, sentence.span.doc

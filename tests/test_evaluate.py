@@ -68,7 +68,9 @@ def test_tag_command_reports_bad_lines_and_tags_the_rest(tmp_path: Path) -> None
     first = records[0]
     assert first["countries"] == ["MY", "TH"] and {"counter_terrorism", "intelligence_sharing"} <= set(first["concepts"])
     assert first["events"] == [{"type": "agreement", "parties": ["MY", "TH"], "sentence": "Malaysia and Thailand sign MoU",
-                                "trigger": "sign", "ct_relevant": True, "confidence": 0.9}]
+                                "trigger": "sign", "instrument": "mou", "status": "signed", "ct_relevant": True,
+                                "confidence": 0.9, "evidence": {"trigger": "agreement.verbs+instruments",
+                                                                "status": "default", "concept": "article relevance 0.65"}}]
     assert records[1]["concepts"] == [] and records[1]["events"] == [] and records[1]["relevance"] == 0
     clean = run_cli("tag", "--fast", stdin=lines[0] + "\n")
     assert clean.returncode == 0 and json.loads(clean.stdout)["id"] == "1"

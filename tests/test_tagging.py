@@ -64,29 +64,67 @@ def tagger(request: pytest.FixtureRequest) -> Tagger:
     return get_tagger(request.param, str(PROJECT_DIR / "config"))
 
 
-def events(tagger: Tagger, text: str, title: str = "", year: int = 2026) -> list[tuple[str, str]]:
-    return [(e.type, e.dyad) for e in tagger.tag_texts(title, text, year).events]
+def events(tagger: Tagger, text: str, title: str = "", year: int = 2026) -> list[tuple[str, str, str]]:
+    return [(e.type, e.dyad, e.status) for e in tagger.tag_texts(title, text, year).events]
 
 
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("An MoU on counter-terrorism was signed by Malaysia and Thailand on Monday.", [("agreement", "MY-TH")]),
+        ("An MoU on counter-terrorism was signed by Malaysia and Thailand on Monday.", [("agreement", "MY-TH", "signed")]),
         ("Malaysian and Thai officials signed a memorandum of understanding on intelligence sharing.",
-         [("agreement", "MY-TH")]),
-        ("Washington and Islamabad held a counterterrorism dialogue on Monday.", [("dialogue", "PK-US")]),
-        ("Washington and Islamabad agreed to hold a counterterrorism dialogue next month.", [("intent", "PK-US")]),
-        ("Pak-US counterterrorism dialogue concludes in Washington.", [("dialogue", "PK-US")]),
-        ("The Sino-Pak security pact was signed in Beijing on Tuesday.", [("agreement", "CN-PK")]),
-        ("Officials signed the US-Malaysia extradition treaty on Friday.", [("agreement", "MY-US")]),
+         [("agreement", "MY-TH", "signed")]),
+        ("Washington and Islamabad held a counterterrorism dialogue on Monday.", [("dialogue", "PK-US", "held")]),
+        ("Washington and Islamabad agreed to hold a counterterrorism dialogue next month.",
+         [("dialogue", "PK-US", "planned")]),
+        ("Pak-US counterterrorism dialogue concludes in Washington.", [("dialogue", "PK-US", "held")]),
+        ("The Sino-Pak security pact was signed in Beijing on Tuesday.", [("agreement", "CN-PK", "signed")]),
+        ("Officials signed the US-Malaysia extradition treaty on Friday.", [("agreement", "MY-US", "signed")]),
         ("Malaysia's foreign minister met his Indonesian counterpart on Tuesday. "
-         "The two countries signed an agreement on counter-terrorism training.", [("agreement", "ID-MY")]),
-        ("Indian and Bangladeshi troops began a joint exercise against militants.", [("material", "BD-IN")]),
-        ("Malaysia called for closer cooperation with the United States against terrorism.", [("intent", "MY-US")]),
+         "The two countries signed an agreement on counter-terrorism training.", [("agreement", "ID-MY", "signed")]),
+        ("Indian and Bangladeshi troops began a joint exercise against militants.", [("material", "BD-IN", "held")]),
+        ("Malaysia called for closer cooperation with the United States against terrorism.",
+         [("intent", "MY-US", "proposed")]),
+        ("Malaysia and the United States will sign a counter-terrorism memorandum next week.",
+         [("agreement", "MY-US", "planned")]),
+        ("Indonesia and Australia are set to sign a counter-terrorism agreement.", [("agreement", "AU-ID", "planned")]),
+        ("The third meeting of the U.S.-India Counterterrorism Working Group was held today.",
+         [("dialogue", "IN-US", "held")]),
+        ("Defense Secretary Jim Mattis met with Malaysian Defense Minister Hishammuddin to discuss the fight "
+         "against the Islamic State of Iraq and Syria.", [("dialogue", "MY-US", "held")]),
     ],
 )
-def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, str]]) -> None:
+def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, str, str]]) -> None:
     assert events(tagger, text) == expected
+
+
+@pytest.mark.parametrize(
+    "title, text, expected",
+    [
+        ("Malaysia, US to sign counter-terrorism MoU", "", [("agreement", "MY-US", "planned")]),
+        ("", "Talks between Kabul and Islamabad on militancy collapsed on Sunday.", []),
+        ("", "Thailand and Malaysia called off their talks on the insurgency.", []),
+        ("", "The two sides failed to sign the counter-terrorism pact. Earlier, Pakistan and Afghanistan met.",
+         [("dialogue", "AF-PK", "held")]),
+    ],
+)
+def test_status_read_from_the_parse(title: str, text: str, expected: list[tuple[str, str, str]]) -> None:
+    """Full mode reads modality, failure and negation off the dependency parse (config/events.yaml)."""
+    assert events(get_tagger("full", str(PROJECT_DIR / "config")), text, title) == expected
+
+
+def test_frames_carry_instrument_and_evidence() -> None:
+    event = get_tagger("full", str(PROJECT_DIR / "config")).tag_texts(
+        "", "Pakistan and the United States signed an extradition treaty to fight terrorism.", 2026).events[0]
+    assert (event.instrument, event.status) == ("extradition_treaty", "signed")
+    assert event.evidence.trigger == "agreement.verbs+instruments" and event.evidence.status == "parse:done"
+    assert event.evidence.concept == "legal_assistance 'extradition treaty'"
+
+
+def test_one_happening_is_one_event(tagger: Tagger) -> None:
+    text = ("Malaysia and Indonesia held talks on terrorism on Monday. The two sides signed a memorandum of "
+            "understanding on counter-terrorism and pledged to share intelligence.")
+    assert events(tagger, text) == [("agreement", "ID-MY", "signed")]
 
 
 @pytest.mark.parametrize(
@@ -123,11 +161,15 @@ def test_concepts_case_rules_and_hierarchy(tagger: Tagger) -> None:
     assert mention.field == "text" and mention.text == "ISIS-Khorasan" and mention.start == 0
 
 
-def test_full_mode_finds_entities() -> None:
-    result = get_tagger("full", str(PROJECT_DIR / "config")).tag_texts(
-        "", "Prime Minister Najib Razak spoke at the Mandarin Oriental in Kuala Lumpur with Interpol officials.")
+def test_full_mode_finds_entities_in_relevant_articles_only() -> None:
+    tagger = get_tagger("full", str(PROJECT_DIR / "config"))
+    result = tagger.tag_texts("Terror threat", "Prime Minister Najib Razak spoke about the Islamic State threat at "
+                              "the Mandarin Oriental in Kuala Lumpur with Interpol officials.")
+    assert result.relevance >= tagger.entities_min_relevance
     assert any("Najib" in p for p in result.entities.get("persons", []))
     assert "Kuala Lumpur" in result.entities.get("places", [])
+    quiet = tagger.tag_texts("", "Prime Minister Najib Razak spoke at the Mandarin Oriental in Kuala Lumpur.")
+    assert quiet.relevance < tagger.entities_min_relevance and quiet.entities == {}
 
 
 def test_memory_zones_keep_the_vocabulary_from_growing() -> None:
