@@ -9,7 +9,7 @@ from bench import endtoend, load, polling, stores, tagging
 from bench.results import save, write_report
 
 SUITES = {"polling": polling.run, "tagging": tagging.run, "stores": stores.run, "endtoend": endtoend.run,
-          "load": load.run}
+          "fullmode": endtoend.run_full, "load": load.run}
 
 
 def main() -> None:

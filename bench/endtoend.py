@@ -45,14 +45,14 @@ def tagging_bound(count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def one_pass(feed_list: Path, store: str, home: Path, profile: Path | None = None) -> dict[str, Any]:
-    """The pass itself (runs in the child process)."""
+def one_pass(feed_list: Path, store: str, home: Path, mode: str = "fast", profile: Path | None = None) -> dict[str, Any]:
+    """The pass itself (runs in the child process), tagging in `mode`."""
     from pipeline.config import ElasticsearchSettings, FeedConfig, load_settings
     from pipeline.run import run_pass
     from pipeline.stores import open_store
     from pipeline.tagging import tagger_for
 
-    settings = load_settings(home=home, tagging={"mode": "fast"})
+    settings = load_settings(home=home, tagging={"mode": mode})
     settings = settings.model_copy(update={"http": settings.http.model_copy(
         update={"per_host_concurrency": settings.http.concurrency})})  # all feeds share one loopback host
     feeds = [FeedConfig.model_validate(f) for f in json.loads(feed_list.read_text())]
@@ -81,7 +81,8 @@ def one_pass(feed_list: Path, store: str, home: Path, profile: Path | None = Non
         if store == "elasticsearch":
             target.drop()
         target.close()
-    return {"seconds": seconds, "stored": summary.stored, "entries": summary.entries, "peak_rss_mb": peak_rss_mb()}
+    return {"seconds": seconds, "stored": summary.stored, "entries": summary.entries, "peak_rss_mb": peak_rss_mb(),
+            "parsed_sentences": tagger.parsed_sentences if tagger else 0}
 
 
 def peak_rss_mb() -> float:
@@ -93,8 +94,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(count: int, store: str, tmp: Path, profile: Path | None = None) -> dict[str, Any]:
-    """Serve `count` articles as feeds and run one pass over them in a child process."""
+def measure(count: int, store: str, tmp: Path, profile: Path | None = None, mode: str = "fast") -> dict[str, Any]:
+    """Serve `count` articles as feeds and run one pass over them in a child process, tagging in `mode`."""
     folder = tmp / f"feeds-{count}"
     sizes = [ITEMS_PER_FEED] * (count // ITEMS_PER_FEED)
     if not folder.exists():
@@ -104,7 +105,7 @@ def measure(count: int, store: str, tmp: Path, profile: Path | None = None) -> d
         names = sorted(p.name for p in folder.iterdir())
         feed_list.write_text(json.dumps([{"id": f"f{i}", "name": n, "url": host.url(n)} for i, n in enumerate(names)]))
         home = Path(tempfile.mkdtemp(dir=tmp, prefix=f"home-{store}-"))
-        command = [sys.executable, "-m", "bench.endtoend", "--child", str(feed_list), store, str(home)]
+        command = [sys.executable, "-m", "bench.endtoend", "--child", str(feed_list), store, str(home), mode]
         if profile:
             command.append(str(profile))
         done = subprocess.run(command, capture_output=True, text=True, timeout=7200)
@@ -145,7 +146,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
+def run_full(args: argparse.Namespace) -> dict[str, Any]:
+    """Full mode (statistical model where an event can be) against fast mode, end to end into SQLite, in the
+    same run: end_to_end_full_vs_fast_ratio = full articles/s / fast articles/s."""
+    figures: dict[str, Any] = {"end_to_end_full_articles": args.e2e_articles}
+    with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        fast = measure(args.e2e_articles, "sqlite", tmp, mode="fast")
+        full = measure(args.e2e_articles, "sqlite", tmp, mode="full")
+    figures["end_to_end_fast_articles_per_s"] = round(fast["articles_per_s"], 1)
+    figures["end_to_end_full_articles_per_s"] = round(full["articles_per_s"], 1)
+    figures["end_to_end_full_vs_fast_ratio"] = round(full["articles_per_s"] / fast["articles_per_s"], 3)
+    figures["end_to_end_full_peak_rss_mb"] = round(full["peak_rss_mb"], 1)
+    figures["end_to_end_fast_peak_rss_mb"] = round(fast["peak_rss_mb"], 1)
+    figures["end_to_end_full_parsed_sentences"] = full["parsed_sentences"]
+    return figures
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        profile_path = Path(sys.argv[5]) if len(sys.argv) > 5 else None
-        print(json.dumps(one_pass(Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), profile_path)))
+        profile_path = Path(sys.argv[6]) if len(sys.argv) > 6 else None
+        print(json.dumps(one_pass(Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), sys.argv[5], profile_path)))
