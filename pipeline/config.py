@@ -263,6 +263,8 @@ class FeedConfig(BaseModel):
     url: str
     language: str = "en"
     country: str | None = None
+    # official statements (a ministry's or embassy's feed): the government whose "we" and "I" they speak with
+    speaks_for: str | None = None
     enabled: bool = True
     fulltext: Literal["never", "auto", "always"] = "never"
     tags: list[str] = Field(default_factory=list)
@@ -274,7 +276,7 @@ class FeedConfig(BaseModel):
             raise ValueError("must be lower-case letters, digits, '_' or '-'")
         return v
 
-    @field_validator("country")
+    @field_validator("country", "speaks_for")
     @classmethod
     def _iso2(cls, v: str | None) -> str | None:
         if v is not None and not re.fullmatch(r"[A-Za-z]{2}", v):

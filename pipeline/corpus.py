@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
@@ -23,6 +24,9 @@ TEST_SHARE, DEV_SHARE = 0.45, 0.2  # of the hash range; the rest is train
 KINDS = ("agreement", "dialogue", "planned", "failed", "backgrounder", "earlier", "multilateral", "organisation",
          "non_ct", "material", "intent", "domestic", "attack", "arrest", "other")
 LICENCES = ("public domain", "CC BY")
+# official statements: whose government speaks in pages of these hosts (news outlets such as VOA speak for none)
+GOVERNMENT_HOSTS = {"state.gov": "US", "defense.gov": "US", "justice.gov": "US", "usembassy.gov": "US", "mil": "US",
+                    "whitehouse.gov": "US", "defenselink.mil": "US"}
 
 
 class NewsEvent(BaseModel):
@@ -86,6 +90,13 @@ class NewsItem(BaseModel):
     @property
     def year(self) -> int:
         return int(self.published[:4])
+
+    @property
+    def speaks_for(self) -> str | None:
+        """The government an official page speaks for, from its host (FeedConfig.speaks_for in a feed)."""
+        host = urlsplit(self.url).hostname or ""
+        return next((code for suffix, code in GOVERNMENT_HOSTS.items()
+                     if host == suffix or host.endswith("." + suffix)), None)
 
 
 class NewsFile(RootModel[list[NewsItem]]):

@@ -138,7 +138,7 @@ def evaluate(tagger: Tagger, gold: list[GoldArticle] | list[NewsItem], baseline:
     status = Accuracy()
     match = default_rule_match()
     for item in gold:
-        result = tagger.tag_texts(item.title, item.text, item.year)
+        result = tagger.tag_texts(item.title, item.text, item.year, getattr(item, "speaks_for", None))
         events: list[Event] = baseline_events(tagger, item.title, item.text) if baseline else result.events
         if isinstance(item, GoldArticle):
             scores.setdefault("concepts", Score()).add(item.id, set(item.concepts), set(result.concepts))

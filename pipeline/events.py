@@ -34,6 +34,7 @@ LISTED_STATUSES = ("signed", "held", "planned", "proposed")  # failed and earlie
 NEW_STATUSES = ("signed", "held")
 STATUS_RANK = {"signed": 4, "held": 4, "planned": 3, "proposed": 2, "failed": 1, "earlier": 0}
 MAX_SENTENCE = 600
+PLACE_NOUNS = frozenset({"border", "borders", "frontier", "region", "borderlands", "tribal", "borderland"})
 PLACE_PREPOSITIONS = frozenset({"in", "at", "from", "into", "inside", "near", "across", "on", "about", "over", "within", "throughout", "off"})
 
 # A parse of one sentence: a Doc whose token i is the sentence's token i.
@@ -163,8 +164,10 @@ class Candidate:
     rule: str
 
 
-def candidates(title_doc: Doc, text_doc: Doc, rules: EventRules, matcher: PhraseMatcher) -> list[Candidate]:
-    """Every sentence of the title and text that names two parties and carries a trigger, in order."""
+def candidates(title_doc: Doc, text_doc: Doc, rules: EventRules, matcher: PhraseMatcher,
+               speaks_for: str | None = None) -> list[Candidate]:
+    """Every sentence of the title and text that names two parties and carries a trigger, in order, then
+    the article's own frame when no sentence names both parties (see _article_candidates)."""
     history: list[str] = []
     found: list[Candidate] = []
     sentences = _sentences(title_doc, text_doc, matcher)
@@ -180,7 +183,7 @@ def candidates(title_doc: Doc, text_doc: Doc, rules: EventRules, matcher: Phrase
         trigger = _trigger(sentence.terms, rules)
         if trigger is not None:
             found.append(Candidate(sentence, _following(sentences, n, rules), parties, via, *trigger))
-    return found + _article_candidates(sentences, headline, history, found, rules)
+    return found + _article_candidates(sentences, headline, history, found, rules, speaks_for)
 
 
 def _following(sentences: list[Sentence], n: int, rules: EventRules) -> list[Sentence]:
@@ -190,13 +193,20 @@ def _following(sentences: list[Sentence], n: int, rules: EventRules) -> list[Sen
 
 
 def _article_candidates(sentences: list[Sentence], headline: list[str], named: list[str], found: list[Candidate],
-                        rules: EventRules) -> list[Candidate]:
+                        rules: EventRules, speaks_for: str | None) -> list[Candidate]:
     """When no sentence names both parties of an agreement or dialogue, the article may: its headline names two
-    countries (or the whole article names exactly two) and one of its sentences carries an agreement or
-    dialogue trigger ("Readout of the Secretary's meeting with ..."; "Today we discussed ..."). One such
-    frame, read from the first triggering sentence, with the confidence of an anaphora."""
+    countries (or one, in an official statement of another government: "Remarks With Pakistani Foreign
+    Minister ..." from the State Department), or the whole article names exactly two, and one of its sentences
+    carries an agreement or dialogue trigger ("Readout of the Secretary's meeting with ..."; "Today we
+    discussed ..."). One such frame, read from the first triggering sentence, with the confidence of an
+    anaphora."""
     countries = list(dict.fromkeys(named))
-    parties = headline if len(headline) == 2 else countries if len(countries) == 2 else []
+    if len(headline) == 2:
+        parties = headline
+    elif len(headline) == 1 and speaks_for and headline[0] != speaks_for:
+        parties = [headline[0], speaks_for]
+    else:
+        parties = countries if len(countries) == 2 else []
     if not parties or any(c.type in ("agreement", "dialogue") and set(c.parties) == set(parties) for c in found):
         return []
     for n, sentence in enumerate(sentences):
@@ -220,12 +230,14 @@ def detect_events(
     year: int | None,
     parse: Parse | None = None,
     reader: StatusReader | None = None,
+    speaks_for: str | None = None,
 ) -> list[Event]:
     """Events of an article: the title as one sentence, then each sentence of the text. With `parse` (a
     function giving a sentence's dependency parse) and `reader` (a pipeline.status.StatusReader) the status
-    comes from the parse; without them from word windows."""
+    comes from the parse; without them from word windows. `speaks_for`: the government an official
+    statement speaks for, a party when the statement names only the other one."""
     frames: dict[str, Event] = {}
-    for candidate in candidates(title_doc, text_doc, rules, matcher):
+    for candidate in candidates(title_doc, text_doc, rules, matcher, speaks_for):
         event = _frame(candidate, rules, taxonomy, relevance, year, parse, reader)
         if event.status not in LISTED_STATUSES:
             continue
@@ -386,11 +398,19 @@ def _window_status(sentence: Sentence, candidate: Candidate, rules: EventRules, 
 
 
 def _located(span: Span) -> bool:
-    """True when the country is the object of a place preposition, possibly after "the"."""
+    """True when the country is the object of a place preposition, possibly after "the", or names a place
+    with the noun after it ("the Pakistan-Afghanistan border")."""
+    doc = span.doc
     i = span.start - 1
-    if i >= 0 and span.doc[i].lower_ == "the":
+    if i >= 0 and doc[i].lower_ == "the":
         i -= 1
-    return i >= 0 and span.doc[i].lower_ in PLACE_PREPOSITIONS
+    if i >= 0 and doc[i].lower_ in PLACE_PREPOSITIONS:
+        return True
+    countries = {c.start for c in doc.spans["countries"]}
+    j = span.end
+    while j < len(doc) and (doc[j].text == "-" or j in countries):
+        j += 1
+    return j < len(doc) and doc[j].lower_ in PLACE_NOUNS
 
 
 def _old_year(tokens: Span | list[Any], year: int | None) -> bool:

@@ -54,6 +54,7 @@ class Article(BaseModel):
     summary: str = ""
     text: str = ""
     text_source: str = "feed"
+    speaks_for: str | None = None  # the government an official feed speaks for (FeedConfig.speaks_for)
     language: str | None = None
     author: str | None = None
     published_at: datetime

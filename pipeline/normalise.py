@@ -143,6 +143,7 @@ def normalise_entry(
     language: str | None,
     fetched_at: datetime,
     future_tolerance: timedelta = timedelta(days=1),
+    speaks_for: str | None = None,
 ) -> Article:
     """One feedparser entry as an Article."""
     title = html_to_text(html.unescape(entry.get("title", "") or ""))
@@ -175,6 +176,7 @@ def normalise_entry(
         fetched_at=fetched_at,
         content_hash=content_hash(title, text),
         flags=flags + date_flags,
+        speaks_for=speaks_for,
         pipeline_version=PIPELINE_VERSION,
     )
 

@@ -201,6 +201,7 @@ def _normalise(
                     language=result.feed.language,
                     fetched_at=result.fetched_at,
                     future_tolerance=tolerance,
+                    speaks_for=result.feed.speaks_for,
                 )
             except Exception as exc:  # one broken entry never stops the run
                 summary.entry_errors += 1

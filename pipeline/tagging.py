@@ -230,17 +230,17 @@ class Tagger:
         with self.nlp.memory_zone():
             docs = iter(self.nlp.pipe(texts, batch_size=self.batch_size))
             for article in chunk:
-                result = self.analyse(next(docs), next(docs), article.published_at.year)
+                result = self.analyse(next(docs), next(docs), article.published_at.year, article.speaks_for)
                 apply(article, result, self.version)
         return chunk
 
-    def tag_texts(self, title: str, text: str, year: int | None = None) -> TagResult:
+    def tag_texts(self, title: str, text: str, year: int | None = None, speaks_for: str | None = None) -> TagResult:
         """Tag one title and text (for the `newswatch tag` command and tests)."""
         with self.nlp.memory_zone():
             title_doc, text_doc = self.nlp.pipe([title, text])
-            return self.analyse(title_doc, text_doc, year)
+            return self.analyse(title_doc, text_doc, year, speaks_for)
 
-    def analyse(self, title_doc: Doc, text_doc: Doc, year: int | None) -> TagResult:
+    def analyse(self, title_doc: Doc, text_doc: Doc, year: int | None, speaks_for: str | None = None) -> TagResult:
         """Turn the annotated title and text into plain results (nothing of the Docs is kept)."""
         mentions, weights_seen = [], {}
         concepts: dict[str, None] = {}
@@ -261,7 +261,7 @@ class Tagger:
         entities = self.entities(title_doc, text_doc) if relevance >= self.entities_min_relevance else {}
         parse = self.parse if self.model else None
         events = detect_events(title_doc, text_doc, self.rules, self.event_terms, self.taxonomy, relevance, year,
-                               parse, self.status_reader)
+                               parse, self.status_reader, speaks_for)
         return TagResult(list(concepts), categories, mentions, countries, entities, events, relevance)
 
     def entities(self, title_doc: Doc, text_doc: Doc) -> dict[str, list[str]]:
@@ -317,7 +317,8 @@ def apply(article: Article, result: TagResult, taxonomy_version: str) -> None:
 
 def tag_record(tagger: Tagger, record: dict[str, Any]) -> dict[str, Any]:
     """One `newswatch tag` output line for an input line {"id", "title", "text"}."""
-    result = tagger.tag_texts(str(record.get("title") or ""), str(record.get("text") or ""), record.get("year"))
+    result = tagger.tag_texts(str(record.get("title") or ""), str(record.get("text") or ""), record.get("year"),
+                              record.get("speaks_for"))
     return {
         "id": record["id"],
         "concepts": result.concepts,
