@@ -193,3 +193,19 @@ def test_memory_zones_keep_the_vocabulary_from_growing() -> None:
     tagged = list(tagger.tag(batch(10_000)))
     assert len(tagger.nlp.vocab.strings) == before
     assert all(a.event_dyads == ["MY-TH"] for a in tagged)
+
+
+def test_an_official_statement_speaks_for_its_government() -> None:
+    """A State Department transcript names only the other party; the feed says whom it speaks for."""
+    tagger = get_tagger("full", str(PROJECT_DIR / "config"))
+    title = "Remarks With Pakistani Foreign Minister Makhdoom Shah Mehmood Qureshi"
+    text = "We had an excellent meeting. We discussed our cooperation against terrorism and violent extremism."
+    found = tagger.tag_texts(title, text, 2009, speaks_for="US").events
+    assert [(e.type, e.dyad, e.status, e.evidence.trigger) for e in found] == [
+        ("dialogue", "PK-US", "held", "article:dialogue.phrases")]
+    assert tagger.tag_texts(title, text, 2009).events == []
+
+
+def test_a_trip_announced_is_planned() -> None:
+    text = "Defense Secretary Jim Mattis will travel to Jordan this week to meet with King Abdullah II on terrorism."
+    assert events(get_tagger("full", str(PROJECT_DIR / "config")), text) == [("dialogue", "JO-US", "planned")]
