@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pipeline.config import PROJECT_DIR, ElasticsearchSettings
+from pipeline.models import Event
 from pipeline.stores.elasticsearch import ElasticsearchStore
 from tests.test_store_contract import make
 
@@ -24,6 +25,29 @@ def test_setup_is_idempotent(es: ElasticsearchStore) -> None:
     assert mapping["properties"]["events"]["type"] == "nested"
     assert mapping["properties"]["country_locations"]["type"] == "geo_point"
     assert mapping["properties"]["title"]["fields"]["keyword"]["type"] == "keyword"
+
+
+def test_setup_gives_an_older_index_the_fields_added_since(es: ElasticsearchStore) -> None:
+    """An index made before events had frames (status, instrument, evidence) takes them on the next setup."""
+    index = es.indices()[0]
+    analysis = es.es.indices.get_settings(index=index)[index]["settings"]["index"]["analysis"]
+    es.es.indices.delete(index=index)
+    old = es.template_body()["template"]
+    events = old["mappings"]["properties"]["events"]["properties"]
+    for field in ("status", "instrument", "evidence"):
+        del events[field]
+    del old["mappings"]["properties"]["speaks_for"]
+    es.es.indices.delete_index_template(name=es.alias)
+    es.es.indices.create(index=index, mappings=old["mappings"], settings={"analysis": analysis},
+                         aliases={es.alias: {"is_write_index": True}})
+    framed = make(1, countries=["MY", "US"], speaks_for="US", events=[Event(
+        type="dialogue", parties=["MY", "US"], dyad="MY-US", sentence="s", trigger="met", status="held")])
+    assert [r.ok for r in es.upsert([framed])] == [False]  # the strict mapping refuses the new fields
+    report = es.setup()
+    assert report["mapping"] == "up to date with the template"
+    assert [r.ok for r in es.upsert([framed])] == [True]
+    mapping = es.es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    assert mapping["events"]["properties"]["status"]["type"] == "keyword"
 
 
 def test_rerun_of_a_batch_leaves_the_count_unchanged(es: ElasticsearchStore) -> None:

@@ -169,3 +169,17 @@ def test_pass_tags_and_the_store_answers_by_concept_country_and_event(settings: 
     assert [a.title for a in dialogue] == ["Cooperation emphasised: Pak-US antiterrorism dialogue concludes"]
     sport = next(a for a in store.query(feed_id="malaymail", limit=None) if "shuttlers" in a.title)
     assert sport.relevance == 0 and sport.concepts == [] and sport.events == []
+
+
+def test_a_feed_that_speaks_for_a_government_marks_its_articles() -> None:
+    from datetime import UTC, datetime
+
+    from pipeline.config import FeedConfig
+    from pipeline.normalise import normalise_entry
+
+    feed = FeedConfig(id="state", name="State", url="http://127.0.0.1/f.xml", speaks_for="us")
+    assert feed.speaks_for == "US"
+    article = normalise_entry({"title": "Remarks", "link": "http://127.0.0.1/a", "summary": "Text."}, feed_id=feed.id,
+                              source=feed.name, language="en", fetched_at=datetime.now(UTC),
+                              speaks_for=feed.speaks_for)
+    assert article.speaks_for == "US" and article.to_doc()["speaks_for"] == "US"

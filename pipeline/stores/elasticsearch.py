@@ -112,6 +112,7 @@ class ElasticsearchStore:
             report["template"] = self._put_template()
             if self.es.indices.exists_alias(name=self.alias):
                 report["index"] = f"exists: {', '.join(self.indices())}"
+                report["mapping"] = self._add_new_fields()
             else:
                 index = f"{self.alias}-v1"
                 self.es.indices.create(index=index, aliases={self.alias: {"is_write_index": True}})
@@ -143,6 +144,16 @@ class ElasticsearchStore:
             self.es.indices.put_index_template(name=self.alias, **self.template_body(FALLBACK_ANALYZER))
             self.analyzer = "standard+english stopwords (fallback: no analysis-common module on this node)"
         return "applied"
+
+    def _add_new_fields(self) -> str:
+        """Give the existing indices the fields the template added since they were made (new fields only:
+        a changed field needs `newswatch es reindex`)."""
+        mappings = self.template_body()["template"]["mappings"]
+        try:
+            self.es.indices.put_mapping(index=self.alias, properties=mappings["properties"])
+        except BadRequestError as exc:
+            return f"not updated ({exc.message}): run `newswatch es reindex`"
+        return "up to date with the template"
 
     def indices(self) -> list[str]:
         """The concrete indices behind the alias."""
