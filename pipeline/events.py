@@ -86,7 +86,7 @@ class EventRules(BaseModel):
 
     types: dict[str, EventType]
     ct: CtRule
-    instruments: dict[str, list[str]]
+    instruments: dict[str, dict[str, list[str]]]
     default_instruments: dict[str, str]
     status_patterns: dict[str, list[StatusPattern]]
     window: int = 6
@@ -106,6 +106,9 @@ class EventRules(BaseModel):
         unknown = set(self.status_patterns) - set(STATUSES)
         if unknown:
             raise ValueError(f"status_patterns: unknown status(es) {sorted(unknown)}; known: {list(STATUSES)}")
+        unknown = set(self.instruments) - set(self.types)
+        if unknown:
+            raise ValueError(f"instruments: unknown event type(s) {sorted(unknown)}")
         missing = set(self.types) - set(self.default_instruments)
         if missing:
             raise ValueError(f"default_instruments: no default for {sorted(missing)}")
@@ -119,8 +122,9 @@ class EventRules(BaseModel):
             for part in ("verbs", "instruments", "nouns", "phrases"):
                 if getattr(etype, part):
                     lists[f"{name}.{part}"] = getattr(etype, part)
-        for instrument, words in self.instruments.items():
-            lists[f"instrument.{instrument}"] = words
+        for etype, instruments in self.instruments.items():
+            for instrument, words in instruments.items():
+                lists[f"instrument.{etype}.{instrument}"] = words
         return lists
 
 
@@ -371,14 +375,9 @@ def _frame(
 
 
 def _instrument(terms: Terms, rules: EventRules, etype: str) -> str:
-    """The instrument named in the sentence (the first listed whose words occur), else the type's default."""
-    allowed = {
-        "agreement": ("extradition_treaty", "mlat", "mou", "treaty", "protocol", "joint_statement", "agreement"),
-        "dialogue": ("joint_statement", "working_group", "dialogue", "call", "talks"),
-        "material": ("exercise", "training", "transfer", "aid"),
-    }.get(etype, ())
-    for instrument in rules.instruments:
-        if instrument in allowed and terms.get(f"instrument.{instrument}"):
+    """The type's instrument named in the sentence (the first listed whose words occur), else its default."""
+    for instrument in rules.instruments.get(etype, {}):
+        if terms.get(f"instrument.{etype}.{instrument}"):
             return instrument
     return rules.default_instruments[etype]
 

@@ -76,3 +76,23 @@ def test_settings_precedence_and_errors(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("NEWSWATCH_HTTP__CONCURRENCY", "many")
     with pytest.raises(ConfigError, match=r"newswatch.yaml or NEWSWATCH_\* environment: http.concurrency"):
         load_settings()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["status_patterns"].update(done=[]), r"Value error, status_patterns: unknown status\(es\) \['done'\]"),
+    (lambda d: d["status_patterns"]["failed"][0]["pattern"][0].update(RIGHT_ID="verb"),
+     r"status_patterns\.failed\[0\] \(id 'negated'\): Value error, pattern 'negated' has no node with RIGHT_ID"),
+    (lambda d: d["instruments"].update(treaty={"mou": ["mou"]}), r"unknown event type\(s\) \['treaty'\]"),
+])
+def test_event_rules_errors_name_the_file_and_entry(tmp_path: Path, change: object, message: str) -> None:
+    import yaml
+
+    from pipeline.events import load_event_rules
+
+    data = yaml.safe_load((PROJECT_DIR / "config" / "events.yaml").read_text())
+    change(data)  # type: ignore[operator]
+    path = tmp_path / "events.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_event_rules(path)
+    assert str(path) in str(caught.value)
