@@ -17,8 +17,8 @@ from pipeline.corpus import NEWS_DIR, SPLITS, add_items, frozen_digest, load_spl
 
 def test_every_split_loads_and_holds_published_news_with_its_licence() -> None:
     items = {split: load_split(split) for split in SPLITS}
-    assert sum(len(v) for v in items.values()) >= 250
-    assert len(items["test"]) >= 100 and sum(i.alert for i in items["test"]) >= 40
+    assert sum(len(v) for v in items.values()) >= 290
+    assert len(items["test"]) >= 120 and sum(i.alert for i in items["test"]) >= 50
     for item in (i for v in items.values() for i in v):
         assert item.url.startswith("http") and item.source and item.published
         assert item.licence.startswith(("public domain", "CC BY"))
@@ -89,7 +89,7 @@ def test_eval_split_and_baseline_print_their_figures() -> None:
     assert baseline["detector"] == "keyword baseline"
     for data in (tagger, baseline):
         assert data["alerts"]["tp"] + data["alerts"]["fn"] == sum(i.alert for i in load_split("dev"))
-    assert tagger["alerts"]["precision"] > baseline["alerts"]["precision"]  # what the frames add on the tuning split
+    assert tagger["alerts"]["f1"] > baseline["alerts"]["f1"] + 0.15  # what the frames add, on the tuning split
     strict = run_cli("eval", "--split", "dev", "--strict")
     assert strict.returncode == 3 and "below target" in strict.stdout  # the bar is not met yet: say so
 
