@@ -187,7 +187,7 @@ def candidates(title_doc: Doc, text_doc: Doc, rules: EventRules, matcher: Phrase
         trigger = _trigger(sentence.terms, rules)
         if trigger is not None:
             found.append(Candidate(sentence, _following(sentences, n, rules), parties, via, *trigger))
-    return found + _article_candidates(sentences, headline, history, found, rules, speaks_for)
+    return found + _article_candidates(sentences, headline, found, rules, speaks_for)
 
 
 def _following(sentences: list[Sentence], n: int, rules: EventRules) -> list[Sentence]:
@@ -196,21 +196,19 @@ def _following(sentences: list[Sentence], n: int, rules: EventRules) -> list[Sen
     return [s for s in sentences[n + 1 : n + 1 + rules.ct.following_sentences] if s.span.doc is doc]
 
 
-def _article_candidates(sentences: list[Sentence], headline: list[str], named: list[str], found: list[Candidate],
-                        rules: EventRules, speaks_for: str | None) -> list[Candidate]:
+def _article_candidates(sentences: list[Sentence], headline: list[str], found: list[Candidate], rules: EventRules,
+                        speaks_for: str | None) -> list[Candidate]:
     """When no sentence names both parties of an agreement or dialogue, the article may: its headline names two
     countries (or one, in an official statement of another government: "Remarks With Pakistani Foreign
-    Minister ..." from the State Department), or the whole article names exactly two, and one of its sentences
-    carries an agreement or dialogue trigger ("Readout of the Secretary's meeting with ..."; "Today we
+    Minister ..." from the State Department), and one of its sentences carries an agreement or dialogue trigger ("Readout of the Secretary's meeting with ..."; "Today we
     discussed ..."). One such frame, read from the first triggering sentence, with the confidence of an
     anaphora."""
-    countries = list(dict.fromkeys(named))
     if len(headline) == 2:
         parties = headline
     elif len(headline) == 1 and speaks_for and headline[0] != speaks_for:
         parties = [headline[0], speaks_for]
     else:
-        parties = countries if len(countries) == 2 else []
+        parties = []
     if not parties or any(c.type in ("agreement", "dialogue") and set(c.parties) == set(parties) for c in found):
         return []
     for n, sentence in enumerate(sentences):
