@@ -50,9 +50,9 @@ def table(r: dict[str, Any]) -> str:
         ("tagging, fast mode ({tagging_corpus_articles:,} articles)", _rate(r.get("tagging_fast_articles_per_s"), "articles/s"),
          "spaCy nlp.pipe, same components: " + _rate(r.get("tagging_fast_spacy_pipe_articles_per_s"), "/s"),
          r.get("tagging_fast_ratio"), "target 0.8"),
-        ("tagging, full mode", _rate(r.get("tagging_full_articles_per_s"), "articles/s"),
-         "spaCy nlp.pipe, same components: " + _rate(r.get("tagging_full_spacy_pipe_articles_per_s"), "/s"),
-         r.get("tagging_full_ratio"), "target 0.8"),
+        ("tagging, full mode (the same CT-dense samples)", _rate(r.get("tagging_full_articles_per_s"), "articles/s"),
+         "en_core_web_sm over every text: " + _rate(r.get("tagging_full_spacy_pipe_articles_per_s"), "/s"),
+         r.get("tagging_full_ratio"), "target 1"),
         ("Elasticsearch store upsert ({store_documents:,} tagged articles)", _rate(r.get("es_upsert_docs_per_s"), "docs/s"),
          "raw helpers.bulk of the same documents: " + _rate(r.get("es_raw_bulk_docs_per_s"), "docs/s"),
          r.get("es_upsert_ratio"), "target 0.9"),
@@ -65,6 +65,12 @@ def table(r: dict[str, Any]) -> str:
         ("end to end into Elasticsearch", _rate(r.get("end_to_end_elasticsearch_articles_per_s"), "articles/s")
          + f", peak RSS {r.get('end_to_end_elasticsearch_peak_rss_mb')} MB", "the same tagging bound",
          r.get("end_to_end_elasticsearch_ratio"), "target 0.75"),
+        ("end to end into SQLite, full against fast tagging ({end_to_end_full_articles:,} articles, parser on "
+         "{end_to_end_full_parsed_sentences} candidate sentences)",
+         _rate(r.get("end_to_end_full_articles_per_s"), "articles/s")
+         + f", peak RSS {r.get('end_to_end_full_peak_rss_mb')} MB",
+         "fast mode, same run: " + _rate(r.get("end_to_end_fast_articles_per_s"), "articles/s"),
+         r.get("end_to_end_full_vs_fast_ratio"), "target 0.5"),
         ("growth, time per article ({growth_compared})", "", "", r.get("growth_time_ratio"), "target within 1.15"),
         ("growth, peak memory ({growth_compared})", "", "", r.get("growth_memory_ratio"), "target within 1.15"),
         ("load, {load_feeds} feeds x {load_cycles} cycles, 5% down: time per cycle",
@@ -82,8 +88,8 @@ def table(r: dict[str, Any]) -> str:
             what = what.format(**r)
         except (KeyError, ValueError):
             continue
-        if ratio is None and not ours.strip(" None"):
-            continue
+        if ratio is None and ("None" in ours or not ours.strip()):
+            continue  # not measured yet
         lines.append(f"| {what} | {ours} | {bound} | {ratio if ratio is not None else ''} | {note} |")
     if r.get("growth"):
         points = ", ".join(f"{g['articles']:,}: {g['ms_per_article']} ms/article, {g['peak_rss_mb']} MB"
