@@ -146,9 +146,10 @@ def make_country_matcher(nlp: Language, name: str, countries_path: str | None) -
     return CountryMatcher(nlp, name, countries_path)
 
 
-def build_nlp(mode: Mode = "fast", config_dir: str | None = None, vocab: Vocab | None = None) -> Language:
-    """The matching pipeline run on every article: blank English + sentencizer + our matchers. In full mode
-    it shares the statistical model's vocabulary (`vocab`), so that the model can parse its sentences."""
+def build_nlp(config_dir: str | None = None, vocab: Vocab | None = None) -> Language:
+    """The matching pipeline run on every article in both modes: blank English + sentencizer + our matchers.
+    In full mode it shares the statistical model's vocabulary (`vocab`), so that the model can parse its
+    sentences and tag its Docs."""
     base = Path(config_dir) if config_dir else None
     nlp = spacy.blank("en", vocab=vocab) if vocab is not None else spacy.blank("en")
     nlp.add_pipe("sentencizer")
@@ -198,7 +199,7 @@ class Tagger:
         self.mode = mode
         self.model = (spacy.load(FULL_MODEL, exclude=["ner"] if entities_min_relevance > 1 else [])
                       if mode == "full" else None)
-        self.nlp = build_nlp(mode, config_dir, self.model.vocab if self.model else None)
+        self.nlp = build_nlp(config_dir, self.model.vocab if self.model else None)
         self.taxonomy: Taxonomy = self.nlp.get_pipe("newswatch_taxonomy").taxonomy
         self.rules: EventRules = load_event_rules(Path(config_dir) / "events.yaml" if config_dir else None)
         self.event_terms = term_matcher(self.nlp.vocab, self.rules)
