@@ -88,9 +88,11 @@ airflow: $(AIRFLOW_DEPS)
 	PATH=$(CURDIR)/$(BIN):$$PATH \
 	$(BIN)/airflow standalone
 
-# Rebuild config/samples/ from ../shared/seeds (only when the seeds or the demo items change).
+# Rebuild config/samples/ from the seed documents (only when the seeds or the demo items change):
+# make samples SEEDS=path/to/seeds (the team keeps the seeds; they are not part of the repository).
 samples: $(RUN_DEPS)
-	$(BIN)/python scripts/build_samples.py ../shared/seeds
+	@test -n "$(SEEDS)" || { echo "make samples SEEDS=path/to/seeds"; exit 2; }
+	$(BIN)/python scripts/build_samples.py $(SEEDS)
 
 clean:
 	rm -rf $(VENV) var .airflow

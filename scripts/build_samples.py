@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Build the demo feeds in config/samples/ from ../shared/seeds/ plus the ordinary news below.
+"""Build the demo feeds in config/samples/ from a folder of seed documents (the team keeps them; they are not
+part of the repository) plus the ordinary news below. Usage: python scripts/build_samples.py SEEDS_DIR
 
 Run from the project folder: `python scripts/build_samples.py [SEEDS_DIR]`. The output is committed,
 so `make run` does not need the seeds folder; rerun this only when the seeds or the items change.
@@ -239,7 +240,9 @@ def build_atom(feed_id: str, meta: dict, items: list) -> ET.ElementTree:
 
 
 def main() -> None:
-    seeds_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared" / "seeds"
+    if len(sys.argv) != 2 or not Path(sys.argv[1]).is_dir():
+        sys.exit("usage: python scripts/build_samples.py SEEDS_DIR (the folder of seed documents)")
+    seeds_dir = Path(sys.argv[1])
     items = seed_items(seeds_dir) + [(f, d, t, l, b, None) for f, d, t, l, b in ITEMS]
     OUT.mkdir(parents=True, exist_ok=True)
     for feed_id, meta in FEEDS.items():

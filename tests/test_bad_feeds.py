@@ -1,4 +1,4 @@
-"""Every real malformed or hostile feed in ../shared/bad-feeds goes through the pass without an unhandled
+"""Every real malformed or hostile feed in tests/data/bad-feeds goes through the pass without an unhandled
 exception: each is either parsed into articles or recorded as a feed error, and no live markup is stored."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from pipeline.feeds import STATE_NAMESPACE
 from pipeline.run import run_pass
 from pipeline.stores import Store
 
-BAD_FEEDS = PROJECT_DIR.parent / "shared" / "bad-feeds"
+BAD_FEEDS = PROJECT_DIR / "tests" / "data" / "bad-feeds"
 LIVE_MARKUP = re.compile(r"<\s*(script|iframe|object|embed|applet|style|meta|link|frame)\b|\bon[a-z]+\s*=\s*['\"]", re.I)
 
 
 def bad_feed_configs() -> list[FeedConfig]:
     files = sorted(p for p in BAD_FEEDS.rglob("*.xml"))
-    assert len(files) > 700, f"expected the bad-feeds corpus at {BAD_FEEDS} (../shared beside the clone)"
+    assert len(files) > 700, f"expected the bad-feeds corpus at {BAD_FEEDS}"
     return [
         FeedConfig(id=re.sub(r"[^a-z0-9_-]", "-", str(p.relative_to(BAD_FEEDS)).lower()), name=p.name, url=str(p))
         for p in files

@@ -12,7 +12,7 @@ import yaml
 
 from pipeline.config import PROJECT_DIR
 
-SCHEMA = PROJECT_DIR.parent / "shared" / "schemas" / "compose-spec.json"
+SCHEMA = PROJECT_DIR / "tests" / "data" / "schemas" / "compose-spec.json"
 VARIABLE = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
 
@@ -46,7 +46,7 @@ def depends(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_compose_file_is_valid_against_the_spec(compose: dict[str, Any]) -> None:
-    assert SCHEMA.exists(), f"the Compose schema is expected at {SCHEMA} (../shared beside the clone)"
+    assert SCHEMA.exists(), f"the Compose schema is expected at {SCHEMA}"
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     jsonschema.Draft7Validator(schema).validate(compose)  # the spec is draft-07
 

@@ -1,4 +1,4 @@
-"""Bad input: the real malformed and hostile feeds of ../shared/bad-feeds through `newswatch fetch` (the command
+"""Bad input: the real malformed and hostile feeds of tests/data/bad-feeds through `newswatch fetch` (the command
 a user runs to check feeds), and property-based tests (hypothesis) over feed XML, article text and alert
 rendering. Nothing raises, nothing prints a traceback, every input is parsed or recorded as a feed error, and
 no script, event-handler or style markup reaches the CLI output, the stored text or an email as live HTML."""
