@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.config import ConfigError, Settings, SmtpSettings, config_dir, describe_validation_error, load_yaml
 from pipeline.countries import country_name
-from pipeline.models import Article, Event
+from pipeline.models import Article, Event, EventTypeName, ListedStatus
 from pipeline.stores.base import Store
 
 WATERMARK, STORY, ALERT = "alert_watermark", "alert_story", "alert"
@@ -46,8 +46,8 @@ class Match(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    event_types: list[Literal["agreement", "dialogue", "intent", "material"]] = Field(default_factory=list)
-    status: list[Literal["signed", "held", "planned", "proposed"]] = Field(default_factory=list)
+    event_types: list[EventTypeName] = Field(default_factory=list)
+    status: list[ListedStatus] = Field(default_factory=list)
     ct_relevant: bool | None = None
     countries_any: list[str] = Field(default_factory=list)
     countries_all: list[str] = Field(default_factory=list)

@@ -8,7 +8,8 @@ no anaphora, no vetoes: what a keyword search on a news archive would give.
 
 from __future__ import annotations
 
-from pipeline.models import Event, Evidence
+from pipeline.events import split_sentences
+from pipeline.models import Event, Evidence, done_status
 from pipeline.tagging import Tagger
 
 BASELINE_TYPES = {"agreement": "agreement.instruments", "dialogue": "dialogue.nouns"}
@@ -17,24 +18,19 @@ BASELINE_TYPES = {"agreement": "agreement.instruments", "dialogue": "dialogue.no
 def baseline_events(tagger: Tagger, title: str, text: str) -> list[Event]:
     """The baseline's events for one title and text (the tagger's fast matchers supply countries and words)."""
     with tagger.nlp.memory_zone():
-        docs = list(tagger.nlp.pipe([title, text]))
-        ct = any(tagger.taxonomy.weight_of(s.label_) > 0 for doc in docs for s in doc.spans["concepts"])
-        matches = [(doc, tagger.event_terms(doc)) for doc in docs]
+        title_doc, text_doc = tagger.nlp.pipe([title, text])
+        ct = any(tagger.taxonomy.weight_of(s.label_) > 0 for doc in (title_doc, text_doc) for s in doc.spans["concepts"])
         events: dict[tuple[str, str], Event] = {}
-        for doc, found in matches:
-            sentences = [doc[:]] if doc is docs[0] else list(doc.sents)
-            for sentence in sentences:
-                codes = list(dict.fromkeys(s.label_ for s in doc.spans["countries"]
-                                           if s.start >= sentence.start and s.end <= sentence.end))
-                if len(codes) < 2:
-                    continue
-                labels = {doc.vocab.strings[m] for m, s, e in found if s >= sentence.start and e <= sentence.end}
-                for etype, label in BASELINE_TYPES.items():
-                    if label in labels:
-                        parties = sorted(codes[:2])
-                        events.setdefault((etype, "-".join(parties)), Event(
-                            type=etype, parties=parties, dyad="-".join(parties), sentence=sentence.text[:600],
-                            trigger=label, status="signed" if etype == "agreement" else "held", ct_relevant=ct,
-                            confidence=0.5, evidence=Evidence(trigger=f"baseline:{label}", status="none")))
-                        break
+        for sentence in split_sentences(title_doc, text_doc, tagger.event_terms):
+            span = sentence.span  # every country the gazetteer finds, places and parts of names too
+            codes = list(dict.fromkeys(c.label_ for c in span.doc.spans["countries"]
+                                       if c.start >= span.start and c.end <= span.end))
+            etype = next((t for t, label in BASELINE_TYPES.items() if label in sentence.terms), None)
+            if len(codes) < 2 or etype is None:
+                continue
+            parties = sorted(codes[:2])
+            events.setdefault((etype, "-".join(parties)), Event(
+                type=etype, parties=parties, dyad="-".join(parties), sentence=sentence.span.text[:600],
+                trigger=BASELINE_TYPES[etype], status=done_status(etype), ct_relevant=ct, confidence=0.5,
+                evidence=Evidence(trigger=f"baseline:{BASELINE_TYPES[etype]}", status="none")))
         return list(events.values())

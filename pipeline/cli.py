@@ -27,6 +27,7 @@ from rich.table import Table
 from pipeline import __version__
 from pipeline.config import ConfigError, FeedConfig, Settings, load_feeds, load_settings, redact_url
 from pipeline.feeds import FetchResult, poll_feeds
+from pipeline.models import EVENT_TYPES
 from pipeline.stores import Store, StoreError, open_configured_store
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL = 0, 1, 2, 3
@@ -389,7 +390,7 @@ def search(obj: Context, query: str, limit: int, as_json: bool) -> int:
 @store_option
 @click.option("--concept", help="Taxonomy concept id, e.g. isis.")
 @click.option("--country", help="ISO 3166-1 alpha-2 code, e.g. MY.")
-@click.option("--event-type", type=click.Choice(["agreement", "dialogue", "intent", "material"]))
+@click.option("--event-type", type=click.Choice(EVENT_TYPES))
 @click.option("--feed", "feed_id", help="Feed id.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
 @json_option

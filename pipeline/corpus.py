@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, m
 
 from pipeline.config import PROJECT_DIR, ConfigError, load_model
 from pipeline.countries import is_country_code
+from pipeline.models import NEW_STATUSES, EventTypeName, ListedStatus
 
 NEWS_DIR = PROJECT_DIR / "tests" / "data" / "news"
 SPLITS = ("train", "dev", "test")
@@ -34,9 +35,9 @@ class NewsEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["agreement", "dialogue", "material", "intent"]
+    type: EventTypeName
     parties: list[str] = Field(min_length=2, max_length=2)
-    status: Literal["signed", "held", "planned", "proposed"]
+    status: ListedStatus
     instrument: str | None = None
     ct_relevant: bool
 
@@ -81,7 +82,7 @@ class NewsItem(BaseModel):
 
     @model_validator(mode="after")
     def _alert_follows_events(self) -> NewsItem:
-        expected = any(e.ct_relevant and e.type in ("agreement", "dialogue") and e.status in ("signed", "held")
+        expected = any(e.ct_relevant and e.type in ("agreement", "dialogue") and e.status in NEW_STATUSES
                        for e in self.events)
         if self.alert != expected:
             raise ValueError(f"alert is {self.alert} but the events say {expected} (docs/labelling.md, 'alert')")

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -43,6 +43,8 @@ class GoldArticle(BaseModel):
     countries: list[str]
     events: list[GoldEvent]
     alert: bool
+
+    speaks_for: ClassVar[None] = None  # written articles are no official statements (NewsItem.speaks_for)
 
 
 @dataclass
@@ -138,7 +140,7 @@ def evaluate(tagger: Tagger, gold: list[GoldArticle] | list[NewsItem], baseline:
     status = Accuracy()
     match = default_rule_match()
     for item in gold:
-        result = tagger.tag_texts(item.title, item.text, item.year, getattr(item, "speaks_for", None))
+        result = tagger.tag_texts(item.title, item.text, item.year, item.speaks_for)
         events: list[Event] = baseline_events(tagger, item.title, item.text) if baseline else result.events
         if isinstance(item, GoldArticle):
             scores.setdefault("concepts", Score()).add(item.id, set(item.concepts), set(result.concepts))

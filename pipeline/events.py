@@ -10,7 +10,7 @@ One happening is one event: per country pair, the strongest frame of the article
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,27 +18,22 @@ from typing import TYPE_CHECKING, Any
 import spacy
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from spacy.matcher import PhraseMatcher
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span, Token
 from spacy.vocab import Vocab
 
 from pipeline.config import config_dir, load_model
-from pipeline.models import Event, Evidence
+from pipeline.models import EVENT_TYPES, LISTED_STATUSES, NEW_STATUSES, STATUSES, Event, Evidence, done_status
 from pipeline.taxonomy import Taxonomy
 
 if TYPE_CHECKING:
     from pipeline.status import StatusReader
 
-TYPE_ORDER = ("agreement", "dialogue", "material", "intent")
-STATUSES = ("signed", "held", "planned", "proposed", "failed", "earlier")
-LISTED_STATUSES = ("signed", "held", "planned", "proposed")  # failed and earlier happenings are not events
-NEW_STATUSES = ("signed", "held")
+TYPE_ORDER = EVENT_TYPES
 STATUS_RANK = {"signed": 4, "held": 4, "planned": 3, "proposed": 2, "failed": 1, "earlier": 0}
 MAX_SENTENCE = 600
 PLACE_NOUNS = frozenset({"border", "borders", "frontier", "region", "borderlands", "tribal", "borderland"})
 PLACE_PREPOSITIONS = frozenset({"in", "at", "from", "into", "inside", "near", "across", "on", "about", "over", "within", "throughout", "off"})
 
-# A parse of one sentence: a Doc whose token i is the sentence's token i.
-Parse = Callable[[Span], Doc]
 
 
 class EventType(BaseModel):
@@ -174,7 +169,7 @@ def candidates(title_doc: Doc, text_doc: Doc, rules: EventRules, matcher: Phrase
     the article's own frame when no sentence names both parties (see _article_candidates)."""
     history: list[str] = []
     found: list[Candidate] = []
-    sentences = _sentences(title_doc, text_doc, matcher)
+    sentences = split_sentences(title_doc, text_doc, matcher)
     headline = list(dict.fromkeys(code for code, _, located in sentences[0].countries if not located)) if sentences else []
     for n, sentence in enumerate(sentences):
         named = [code for code, _, located in sentence.countries if not located]
@@ -230,17 +225,16 @@ def detect_events(
     taxonomy: Taxonomy,
     relevance: float,
     year: int | None,
-    parse: Parse | None = None,
     reader: StatusReader | None = None,
     speaks_for: str | None = None,
 ) -> list[Event]:
-    """Events of an article: the title as one sentence, then each sentence of the text. With `parse` (a
-    function giving a sentence's dependency parse) and `reader` (a pipeline.status.StatusReader) the status
-    comes from the parse; without them from word windows. `speaks_for`: the government an official
-    statement speaks for, a party when the statement names only the other one."""
+    """Events of an article: the title as one sentence, then each sentence of the text. With a `reader`
+    (pipeline.status.StatusReader, full mode) the status comes from the dependency parse; without one from
+    word windows. `speaks_for`: the government an official statement speaks for, a party when the
+    statement names only the other one."""
     frames: dict[str, Event] = {}
     for candidate in candidates(title_doc, text_doc, rules, matcher, speaks_for):
-        event = _frame(candidate, rules, taxonomy, relevance, year, parse, reader)
+        event = _frame(candidate, rules, taxonomy, relevance, year, reader)
         if event.status not in LISTED_STATUSES:
             continue
         kept = frames.get(event.dyad)
@@ -258,8 +252,9 @@ def _strength(event: Event) -> tuple[int, int, float]:
     return STATUS_RANK[event.status], -TYPE_ORDER.index(event.type), event.confidence
 
 
-def _sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher) -> list[Sentence]:
-    """The title as one sentence, then the text's sentences, each with its event words and countries."""
+def split_sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher) -> list[Sentence]:
+    """The title as one sentence, then the text's sentences, each with its event words and countries (a
+    country inside a group's name, such as "Islamic State of Iraq and Syria", is none)."""
     out: list[Sentence] = []
     for doc, spans in ((title_doc, [title_doc[:]]), (text_doc, list(text_doc.sents) if len(text_doc) else [])):
         if not len(doc):
@@ -271,13 +266,14 @@ def _sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher) -> list[Se
             if end <= sentence.span.end:
                 sentence.terms.setdefault(doc.vocab.strings[match_id], []).append((start, end))
         inside = {i for c in doc.spans["concepts"] for i in range(c.start, c.end) if c.end - c.start > 1}
+        country_starts = {c.start for c in doc.spans["countries"]}
         previous: tuple[int, bool] = (-10, False)  # end and `located` of the country before
         for country in doc.spans["countries"]:
             if country.start in inside:  # part of a name: "Islamic State of Iraq and Syria", "Tehrik-i-Taliban Pakistan"
                 continue
             sentence = sentences[bisect_right(starts, country.start) - 1]
             # "in Iraq and Syria": a country listed right after a located one is located too
-            located = _located(country) or (previous[1] and country.start - previous[0] == 1
+            located = _located(country, country_starts) or (previous[1] and country.start - previous[0] == 1
                                             and doc[previous[0]].lower_ in ("and", ",", "or"))
             previous = (country.end, located)
             if country.end <= sentence.span.end:
@@ -334,18 +330,17 @@ def _frame(
     taxonomy: Taxonomy,
     relevance: float,
     year: int | None,
-    parse: Parse | None,
     reader: StatusReader | None,
 ) -> Event:
     sentence, etype = candidate.sentence, candidate.type
     span, doc = sentence.span, sentence.span.doc
     t_start, t_end = candidate.trigger
-    if parse is not None and reader is not None:
-        status, status_rule = reader.status(parse(span), t_start - span.start, etype, year)
+    if reader is not None:
+        status, status_rule = reader.status(span, t_start - span.start, etype, year)
     else:
         status, status_rule = _window_status(sentence, candidate, rules, year)
     if etype == "intent":
-        status = "proposed" if status in ("signed", "held") else status
+        status = "proposed" if status in NEW_STATUSES else status
     confidence = rules.types[etype].confidence
     if candidate.via_anaphora:
         confidence -= 0.15
@@ -386,15 +381,15 @@ def _window_status(sentence: Sentence, candidate: Candidate, rules: EventRules, 
     for n_start, _ in terms.get("negation", []):
         if start - rules.negation_window <= n_start < start or end <= n_start < end + 3:
             return "failed", "window:negation"
-    if _old_year(sentence.span, year) or "old" in terms:
+    if dated_before(sentence.span, year) or "old" in terms:
         return "earlier", "window:old"
     for status in ("planned", "proposed"):
         if any(start - rules.window <= s < start for s, _ in terms.get(status, [])):
             return status, f"window:{status}"
-    return ("signed" if candidate.type == "agreement" else "held"), "default"
+    return done_status(candidate.type), "default"
 
 
-def _located(span: Span) -> bool:
+def _located(span: Span, country_starts: set[int]) -> bool:
     """True when the country is the object of a place preposition, possibly after "the", or names a place
     with the noun after it ("the Pakistan-Afghanistan border")."""
     doc = span.doc
@@ -403,14 +398,13 @@ def _located(span: Span) -> bool:
         i -= 1
     if i >= 0 and doc[i].lower_ in PLACE_PREPOSITIONS:
         return True
-    countries = {c.start for c in doc.spans["countries"]}
     j = span.end
-    while j < len(doc) and (doc[j].text == "-" or j in countries):
+    while j < len(doc) and (doc[j].text == "-" or j in country_starts):
         j += 1
     return j < len(doc) and doc[j].lower_ in PLACE_NOUNS
 
 
-def _old_year(tokens: Span | list[Any], year: int | None) -> bool:
+def dated_before(tokens: Iterable[Token], year: int | None) -> bool:
     """An explicit year before the article's year among the tokens."""
     if year is None:
         return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +16,23 @@ class Mention(BaseModel):
     start: int
     end: int
     field: str = "text"
+
+
+# Bilateral event types (DESIGN: after CAMEO's classes), in the order a sentence's words are tried.
+EventTypeName = Literal["agreement", "dialogue", "material", "intent"]
+EVENT_TYPES: tuple[str, ...] = get_args(EventTypeName)
+
+# The status of an event frame (docs/labelling.md). Failed and earlier happenings are not events; signed and
+# held ones are new; planned and proposed ones are expected.
+ListedStatus = Literal["signed", "held", "planned", "proposed"]
+STATUSES = (*get_args(ListedStatus), "failed", "earlier")
+LISTED_STATUSES: tuple[str, ...] = get_args(ListedStatus)
+NEW_STATUSES = ("signed", "held")
+
+
+def done_status(etype: str) -> str:
+    """The status of a frame that took place: an agreement is signed, anything else held."""
+    return "signed" if etype == "agreement" else "held"
 
 
 class Evidence(BaseModel):

@@ -10,20 +10,25 @@ way from the trigger up to its verb.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from spacy.matcher import DependencyMatcher
-from spacy.tokens import Doc, Token
+from spacy.tokens import Doc, Span, Token
 from spacy.vocab import Vocab
 
-from pipeline.events import EventRules
+from pipeline.events import EventRules, dated_before
+from pipeline.models import done_status
 
 ORDER = ("failed", "earlier", "planned", "proposed")
 DATE_DEPS = frozenset({"prep", "npadvmod", "pobj", "nummod", "appos", "advmod"})
 
 
 class StatusReader:
-    """Compiles the status patterns once; `status()` reads one frame's status from a parsed sentence."""
+    """Compiles the status patterns once; `status()` parses a frame's sentence with `parse` (a function giving
+    a Doc whose token i is the sentence's token i) and reads the frame's status off it."""
 
-    def __init__(self, vocab: Vocab, rules: EventRules) -> None:
+    def __init__(self, vocab: Vocab, rules: EventRules, parse: Callable[[Span], Doc]) -> None:
+        self.parse = parse
         self.matcher = DependencyMatcher(vocab)
         self.event_node: dict[str, int] = {}
         for status, patterns in rules.status_patterns.items():
@@ -32,8 +37,9 @@ class StatusReader:
                 self.matcher.add(key, [item.pattern])
                 self.event_node[key] = [n.get("RIGHT_ID") for n in item.pattern].index("event")
 
-    def status(self, doc: Doc, trigger: int, etype: str, year: int | None) -> tuple[str, str]:
-        """(status, the cue that decided it) for the trigger token `trigger` of a parsed sentence."""
+    def status(self, sentence: Span, trigger: int, etype: str, year: int | None) -> tuple[str, str]:
+        """(status, the cue that decided it) for the token `trigger` (counted from the sentence's start)."""
+        doc = self.parse(sentence)
         anchors = {t.i for t in _anchors(doc[trigger])}
         fired: dict[str, str] = {}
         for match_id, tokens in self.matcher(doc):
@@ -46,7 +52,7 @@ class StatusReader:
         for status in ORDER:
             if status in fired:
                 return status, f"parse:{fired[status]}"
-        return ("signed" if etype == "agreement" else "held"), "parse:done"
+        return done_status(etype), "parse:done"
 
 
 def _anchors(trigger: Token) -> list[Token]:
@@ -62,13 +68,5 @@ def _anchors(trigger: Token) -> list[Token]:
 
 def _dated_before(doc: Doc, anchors: set[int], year: int | None) -> bool:
     """A year before the publication year attached to the event's words ("signed in 2015", "the 2009 treaty")."""
-    if year is None:
-        return False
-    for i in anchors:
-        for child in doc[i].children:
-            if child.dep_ not in DATE_DEPS:
-                continue
-            for token in child.subtree:
-                if token.is_digit and len(token.text) == 4 and 1900 <= int(token.text) < year:
-                    return True
-    return False
+    return any(dated_before(child.subtree, year)
+               for i in anchors for child in doc[i].children if child.dep_ in DATE_DEPS)

@@ -203,7 +203,7 @@ class Tagger:
         self.taxonomy: Taxonomy = self.nlp.get_pipe("newswatch_taxonomy").taxonomy
         self.rules: EventRules = load_event_rules(Path(config_dir) / "events.yaml" if config_dir else None)
         self.event_terms = term_matcher(self.nlp.vocab, self.rules)
-        self.status_reader = StatusReader(self.nlp.vocab, self.rules) if self.model else None
+        self.status_reader = StatusReader(self.nlp.vocab, self.rules, self.parse) if self.model else None
         self.batch_size = batch_size
         self.entities_min_relevance = entities_min_relevance
         self.parsed_sentences = 0  # how many sentences the parser has read (for the benchmarks)
@@ -260,9 +260,8 @@ class Tagger:
         )
         relevance = self.relevance(weights_seen)
         entities = self.entities(title_doc, text_doc) if relevance >= self.entities_min_relevance else {}
-        parse = self.parse if self.model else None
         events = detect_events(title_doc, text_doc, self.rules, self.event_terms, self.taxonomy, relevance, year,
-                               parse, self.status_reader, speaks_for)
+                               self.status_reader, speaks_for)
         return TagResult(list(concepts), categories, mentions, countries, entities, events, relevance)
 
     def entities(self, title_doc: Doc, text_doc: Doc) -> dict[str, list[str]]:
