@@ -13,7 +13,7 @@ AIRFLOW_HOME ?= $(CURDIR)/.airflow
 AIRFLOW_FEEDS ?= $(DEMO_FEEDS)
 AIRFLOW_PORT ?= 8080
 
-.PHONY: run test bench bench-large airflow audit samples clean help
+.PHONY: run test bench bench-large airflow audit samples clean help lock
 
 help:
 	@echo "make run    create $(VENV), install, run one pass over the demo feeds into the SQLite store (./var)"
@@ -28,16 +28,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(RUN_DEPS): requirements.txt pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 $(AIRFLOW_DEPS): requirements-airflow.txt $(RUN_DEPS)
-	$(BIN)/pip install --quiet -r requirements-airflow.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements-airflow.txt
 	touch $@
 
 $(DEV_DEPS): requirements-dev.txt $(AIRFLOW_DEPS)
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@
 
 run: $(RUN_DEPS)
@@ -46,11 +46,14 @@ run: $(RUN_DEPS)
 	@echo "Counter-terrorism articles now in the store (newswatch search ...):"
 	$(BIN)/newswatch search "terrorism OR terrorist OR counterterrorism OR Daesh" --limit 10
 
+# Lint and format checks first (ruff, configured in pyproject.toml), then the suite.
 test: $(DEV_DEPS)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 $(BENCH_DEPS): requirements-bench.txt $(RUN_DEPS)
-	$(BIN)/pip install --quiet -r requirements-bench.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements-bench.txt
 	touch $@
 
 # Throughput against bounds measured in the same run (about 15 minutes on 2 cores); writes bench/results.json,
@@ -63,7 +66,7 @@ bench-large: $(BENCH_DEPS)
 	$(BIN)/python -m bench --large
 
 $(AUDIT_DEPS): requirements-audit.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-audit.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements-audit.txt
 	touch $@
 
 # Known vulnerabilities in the pinned runtime dependencies. pip-audit asks PyPI's vulnerability data online,
@@ -96,3 +99,13 @@ samples: $(RUN_DEPS)
 
 clean:
 	rm -rf $(VENV) var .airflow
+
+# Recompile the hashed lock files (requirements*.txt) from the top-level pins in requirements*.in (needs PyPI).
+UV_VERSION ?= 0.13.9
+LOCKS := requirements requirements-airflow requirements-dev requirements-bench requirements-audit
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	for name in $(LOCKS); do \
+	  $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 --no-annotate \
+	    --custom-compile-command "make lock" $$name.in -o $$name.txt || exit 1; \
+	done

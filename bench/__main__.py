@@ -8,8 +8,14 @@ import argparse
 from bench import endtoend, load, polling, stores, tagging
 from bench.results import save, write_report
 
-SUITES = {"polling": polling.run, "tagging": tagging.run, "stores": stores.run, "endtoend": endtoend.run,
-          "fullmode": endtoend.run_full, "load": load.run}
+SUITES = {
+    "polling": polling.run,
+    "tagging": tagging.run,
+    "stores": stores.run,
+    "endtoend": endtoend.run,
+    "fullmode": endtoend.run_full,
+    "load": load.run,
+}
 
 
 def main() -> None:

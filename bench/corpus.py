@@ -16,8 +16,24 @@ from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
-COUNTRIES = ["Malaysia", "Indonesia", "Singapore", "Thailand", "the Philippines", "Pakistan", "India", "Australia",
-             "Japan", "the United States", "France", "Germany", "Kenya", "Nigeria", "Egypt", "Turkey"]
+COUNTRIES = [
+    "Malaysia",
+    "Indonesia",
+    "Singapore",
+    "Thailand",
+    "the Philippines",
+    "Pakistan",
+    "India",
+    "Australia",
+    "Japan",
+    "the United States",
+    "France",
+    "Germany",
+    "Kenya",
+    "Nigeria",
+    "Egypt",
+    "Turkey",
+]
 CITIES = ["Kuala Lumpur", "Jakarta", "Bangkok", "Manila", "Karachi", "Mumbai", "Sydney", "Osaka", "Lyon", "Nairobi"]
 TOPICS: dict[str, list[str]] = {
     "economy": [
@@ -95,8 +111,15 @@ class SyntheticArticle:
 
 def _fill(rng: random.Random, template: str) -> str:
     a, b = rng.sample(COUNTRIES, 2)
-    return template.format(n=rng.randint(2, 99), m=rng.randint(0, 9), k=rng.randint(2, 90), city=rng.choice(CITIES),
-                           day=rng.choice(DAYS), a=a, b=b)
+    return template.format(
+        n=rng.randint(2, 99),
+        m=rng.randint(0, 9),
+        k=rng.randint(2, 90),
+        city=rng.choice(CITIES),
+        day=rng.choice(DAYS),
+        a=a,
+        b=b,
+    )
 
 
 def article(n: int) -> SyntheticArticle:
@@ -111,8 +134,14 @@ def article(n: int) -> SyntheticArticle:
             sentences.insert(0, _fill(rng, rng.choice(CT_EVENTS)))
         paragraphs.append(" ".join(sentences))
     title = paragraphs[0].split(",")[0].split(" said")[0][:90].rstrip(".")
-    return SyntheticArticle(n, title, paragraphs, f"https://news{n % 97}.example/{n // 97}/story-{n}.html",
-                            T0 + timedelta(minutes=n % 30_000), ct)
+    return SyntheticArticle(
+        n,
+        title,
+        paragraphs,
+        f"https://news{n % 97}.example/{n // 97}/story-{n}.html",
+        T0 + timedelta(minutes=n % 30_000),
+        ct,
+    )
 
 
 def articles(count: int, start: int = 0) -> Iterator[SyntheticArticle]:
@@ -121,28 +150,31 @@ def articles(count: int, start: int = 0) -> Iterator[SyntheticArticle]:
 
 def rss(feed: str, items: list[SyntheticArticle]) -> bytes:
     body = "".join(
-        f"<item><title>{escape(a.title)}</title><link>{a.link}</link><guid isPermaLink=\"true\">{a.link}</guid>"
+        f'<item><title>{escape(a.title)}</title><link>{a.link}</link><guid isPermaLink="true">{a.link}</guid>'
         f"<pubDate>{format_datetime(a.published)}</pubDate>"
         f"<description>{escape(a.paragraphs[0])}</description>"
         f"<content:encoded><![CDATA[{''.join(f'<p>{escape(p)}</p>' for p in a.paragraphs)}]]></content:encoded>"
         "</item>"
         for a in items
     )
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
-            f'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>{feed}</title>'
-            f"<link>https://{feed}.example/</link><description>Synthetic news</description>{body}</channel></rss>"
-            ).encode()
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+        f'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>{feed}</title>'
+        f"<link>https://{feed}.example/</link><description>Synthetic news</description>{body}</channel></rss>"
+    ).encode()
 
 
 def atom(feed: str, items: list[SyntheticArticle]) -> bytes:
     body = "".join(
-        f"<entry><title>{escape(a.title)}</title><link rel=\"alternate\" href=\"{a.link}\"/><id>{a.link}</id>"
+        f'<entry><title>{escape(a.title)}</title><link rel="alternate" href="{a.link}"/><id>{a.link}</id>'
         f"<updated>{a.published.isoformat()}</updated><summary>{escape(a.paragraphs[0])}</summary>"
-        f"<content type=\"html\">{escape(''.join(f'<p>{escape(p)}</p>' for p in a.paragraphs))}</content></entry>"
+        f'<content type="html">{escape("".join(f"<p>{escape(p)}</p>" for p in a.paragraphs))}</content></entry>'
         for a in items
     )
-    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>{feed}</title>'
-            f"<id>https://{feed}.example/</id><updated>{T0.isoformat()}</updated>{body}</feed>").encode()
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>{feed}</title>'
+        f"<id>https://{feed}.example/</id><updated>{T0.isoformat()}</updated>{body}</feed>"
+    ).encode()
 
 
 def write_feeds(folder: Path, sizes: list[int], start: int = 0) -> list[tuple[str, int]]:

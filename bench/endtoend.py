@@ -45,7 +45,9 @@ def tagging_bound(count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def one_pass(feed_list: Path, store: str, home: Path, mode: str = "fast", profile: Path | None = None) -> dict[str, Any]:
+def one_pass(
+    feed_list: Path, store: str, home: Path, mode: str = "fast", profile: Path | None = None
+) -> dict[str, Any]:
     """The pass itself (runs in the child process), tagging in `mode`."""
     from pipeline.config import ElasticsearchSettings, FeedConfig, load_settings
     from pipeline.run import run_pass
@@ -53,14 +55,16 @@ def one_pass(feed_list: Path, store: str, home: Path, mode: str = "fast", profil
     from pipeline.tagging import tagger_for
 
     settings = load_settings(home=home, tagging={"mode": mode})
-    settings = settings.model_copy(update={"http": settings.http.model_copy(
-        update={"per_host_concurrency": settings.http.concurrency})})  # all feeds share one loopback host
+    settings = settings.model_copy(
+        update={"http": settings.http.model_copy(update={"per_host_concurrency": settings.http.concurrency})}
+    )  # all feeds share one loopback host
     feeds = [FeedConfig.model_validate(f) for f in json.loads(feed_list.read_text())]
     if store == "elasticsearch":
         from pipeline.stores.elasticsearch import ElasticsearchStore
 
-        target: Any = ElasticsearchStore.from_settings(ElasticsearchSettings(
-            url=os.environ["ELASTICSEARCH_URL"], index_prefix=f"nwbench-{uuid.uuid4().hex[:8]}"))
+        target: Any = ElasticsearchStore.from_settings(
+            ElasticsearchSettings(url=os.environ["ELASTICSEARCH_URL"], index_prefix=f"nwbench-{uuid.uuid4().hex[:8]}")
+        )
     else:
         target = open_store(f"sqlite:///{home / 'bench.db'}")
     tagger = tagger_for(settings)
@@ -81,8 +85,13 @@ def one_pass(feed_list: Path, store: str, home: Path, mode: str = "fast", profil
         if store == "elasticsearch":
             target.drop()
         target.close()
-    return {"seconds": seconds, "stored": summary.stored, "entries": summary.entries, "peak_rss_mb": peak_rss_mb(),
-            "parsed_sentences": tagger.parsed_sentences if tagger else 0}
+    return {
+        "seconds": seconds,
+        "stored": summary.stored,
+        "entries": summary.entries,
+        "peak_rss_mb": peak_rss_mb(),
+        "parsed_sentences": tagger.parsed_sentences if tagger else 0,
+    }
 
 
 def peak_rss_mb() -> float:
@@ -136,8 +145,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         curve = []
         for size in sizes:
             result = measure(size, "sqlite", tmp)
-            curve.append({"articles": size, "ms_per_article": round(1000 * result["seconds"] / size, 3),
-                          "peak_rss_mb": round(result["peak_rss_mb"], 1)})
+            curve.append(
+                {
+                    "articles": size,
+                    "ms_per_article": round(1000 * result["seconds"] / size, 3),
+                    "peak_rss_mb": round(result["peak_rss_mb"], 1),
+                }
+            )
     figures["growth"] = curve
     last, before = curve[-1], curve[-2]
     figures["growth_time_ratio"] = round(last["ms_per_article"] / before["ms_per_article"], 3)

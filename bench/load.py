@@ -54,8 +54,11 @@ def publish(folder: Path, feeds: int, cycle: int, down: dict[int, str]) -> None:
     """Each feed's latest WINDOW items as of `cycle` (short items: this measures polling, not tagging)."""
     for f in range(feeds):
         name = folder / f"feed-{f:04d}.xml"
-        items = [replace(a, paragraphs=a.paragraphs[:1], published=T0 + CYCLE * n)
-                 for n in range(max(0, cycle + 1 - WINDOW), cycle + 1) for a in [article(f * 1000 + n)]]
+        items = [
+            replace(a, paragraphs=a.paragraphs[:1], published=T0 + CYCLE * n)
+            for n in range(max(0, cycle + 1 - WINDOW), cycle + 1)
+            for a in [article(f * 1000 + n)]
+        ]
         name.write_bytes(rss(f"feed{f}", list(reversed(items))))
         status = name.with_name(name.name + ".status")
         if f in down:
@@ -81,8 +84,11 @@ def child(feeds: int, cycles: int, share: float, seed: int, tagging: str, work: 
     folder = work / "feeds"
     folder.mkdir(parents=True, exist_ok=True)
     outages = Outages(feeds, share, seed)
-    settings = load_settings(home=work / "home", tagging={"mode": tagging},
-                             http={"retries": 1, "retry_backoff_seconds": 0.05, "per_host_concurrency": 16})
+    settings = load_settings(
+        home=work / "home",
+        tagging={"mode": tagging},
+        http={"retries": 1, "retry_backoff_seconds": 0.05, "per_host_concurrency": 16},
+    )
     tag = tagger_for(settings)
     outcome: dict[str, list[str]] = {f"f{f:04d}": [] for f in range(feeds)}
 
@@ -92,7 +98,9 @@ def child(feeds: int, cycles: int, share: float, seed: int, tagging: str, work: 
 
     rows, down_log = [], []
     with FeedHost(folder, live=True) as host, open_store(f"sqlite:///{work / 'home' / 'load.db'}") as store:
-        feed_list = [FeedConfig(id=f"f{f:04d}", name=f"feed {f}", url=host.url(f"feed-{f:04d}.xml")) for f in range(feeds)]
+        feed_list = [
+            FeedConfig(id=f"f{f:04d}", name=f"feed {f}", url=host.url(f"feed-{f:04d}.xml")) for f in range(feeds)
+        ]
         for cycle in range(cycles):
             down = outages.next_cycle()
             down_log.append(sorted(f"f{f:04d}" for f in down))
@@ -102,20 +110,50 @@ def child(feeds: int, cycles: int, share: float, seed: int, tagging: str, work: 
             summary = run_pass(settings, feed_list, store, tag=tag, reporter=Outcomes(), now=T0 + CYCLE * cycle)
             seconds = time.perf_counter() - started
             gc.collect()
-            rows.append({"cycle": cycle, "seconds": round(seconds, 3), "rss_mb": round(rss_mb(), 1),
-                         "ok": summary.feeds_ok, "failed": summary.feeds_failed, "skipped": summary.feeds_skipped,
-                         "stored": summary.stored})
+            rows.append(
+                {
+                    "cycle": cycle,
+                    "seconds": round(seconds, 3),
+                    "rss_mb": round(rss_mb(), 1),
+                    "ok": summary.feeds_ok,
+                    "failed": summary.feeds_failed,
+                    "skipped": summary.feeds_skipped,
+                    "stored": summary.stored,
+                }
+            )
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         stored = store.count()
     return {"cycles": rows, "outcomes": outcome, "down": down_log, "stored": stored}
 
 
-def run_cycles(feeds: int = 500, cycles: int = 30, share: float = 0.05, seed: int = 7, tagging: str = "fast",
-               work: Path | None = None) -> dict[str, Any]:
+def run_cycles(
+    feeds: int = 500,
+    cycles: int = 30,
+    share: float = 0.05,
+    seed: int = 7,
+    tagging: str = "fast",
+    work: Path | None = None,
+) -> dict[str, Any]:
     """Run the cycles in a child process; returns its report with the backoff and growth figures added."""
     work = work or Path(tempfile.mkdtemp(prefix="nwload-"))
-    command = [sys.executable, "-m", "bench.load", "--child", "--feeds", str(feeds), "--cycles", str(cycles),
-               "--share", str(share), "--seed", str(seed), "--tagging", tagging, "--work", str(work)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.load",
+        "--child",
+        "--feeds",
+        str(feeds),
+        "--cycles",
+        str(cycles),
+        "--share",
+        str(share),
+        "--seed",
+        str(seed),
+        "--tagging",
+        tagging,
+        "--work",
+        str(work),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"load run failed:\n{done.stderr[-4000:]}")
@@ -140,9 +178,14 @@ def backoff(outcomes: dict[str, list[str]], down: list[list[str]]) -> dict[str, 
             later = outcomes[feed][cycle:]
             if "ok" in later:
                 lags.append(later.index("ok"))
-    return {"down_feed_cycles": down_cycles, "down_polls": polls, "down_skipped": skipped,
-            "down_poll_share": round(polls / down_cycles, 3) if down_cycles else 0.0,
-            "recovered": len(lags), "recovery_lag_max_cycles": max(lags, default=0)}
+    return {
+        "down_feed_cycles": down_cycles,
+        "down_polls": polls,
+        "down_skipped": skipped,
+        "down_poll_share": round(polls / down_cycles, 3) if down_cycles else 0.0,
+        "recovered": len(lags),
+        "recovery_lag_max_cycles": max(lags, default=0),
+    }
 
 
 def growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -153,8 +196,9 @@ def growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "cycle_seconds_middle": round(statistics.median(r["seconds"] for r in middle), 3),
         "cycle_seconds_last": round(statistics.median(r["seconds"] for r in last), 3),
-        "cycle_time_growth": round(statistics.median(r["seconds"] for r in last)
-                                   / statistics.median(r["seconds"] for r in middle), 3),
+        "cycle_time_growth": round(
+            statistics.median(r["seconds"] for r in last) / statistics.median(r["seconds"] for r in middle), 3
+        ),
         "rss_mb_middle": max(r["rss_mb"] for r in middle),
         "rss_mb_last": max(r["rss_mb"] for r in last),
         "memory_growth": round(max(r["rss_mb"] for r in last) / max(r["rss_mb"] for r in middle), 3),
@@ -164,8 +208,18 @@ def growth(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The `load` suite of `python -m bench`."""
     report = run_cycles(feeds=args.feeds, cycles=args.cycles)
-    keys = ("cycle_seconds_middle", "cycle_seconds_last", "cycle_time_growth", "rss_mb_middle", "rss_mb_last",
-            "memory_growth", "down_feed_cycles", "down_polls", "down_poll_share", "recovery_lag_max_cycles")
+    keys = (
+        "cycle_seconds_middle",
+        "cycle_seconds_last",
+        "cycle_time_growth",
+        "rss_mb_middle",
+        "rss_mb_last",
+        "memory_growth",
+        "down_feed_cycles",
+        "down_polls",
+        "down_poll_share",
+        "recovery_lag_max_cycles",
+    )
     return {f"load_{key}": report[key] for key in keys} | {"load_feeds": args.feeds, "load_cycles": args.cycles}
 
 

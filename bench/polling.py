@@ -1,7 +1,8 @@
 """Polling: 500 generated feeds (20-100 items each, RSS and Atom) served on 127.0.0.1 by a separate process.
 
 First poll (every feed answers 200) in feeds/s and items/s, against feedparser parsing the same bytes from
-memory with the options Newswatch uses (the bound: no network, no conditional GET, no limits); then a re-poll where every feed answers 304,
+memory with the options Newswatch uses (the bound: no network, no conditional GET, no limits); then a re-poll
+where every feed answers 304,
 in seconds for all 500 (target: under 2 s).
 """
 
@@ -28,8 +29,9 @@ def poll_settings(home: Path) -> Any:
     """The default settings, except that all feeds share one loopback host here: the per-host politeness
     limit (2 by default, meant for feeds spread over many hosts) is raised to the global concurrency."""
     settings = load_settings(home=home)
-    return settings.model_copy(update={"http": settings.http.model_copy(
-        update={"per_host_concurrency": settings.http.concurrency})})
+    return settings.model_copy(
+        update={"http": settings.http.model_copy(update={"per_host_concurrency": settings.http.concurrency})}
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -50,8 +50,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     url = es_url()
     ours_rates, raw_rates, ratios = [], [], []
     for round_no in range(5):  # paired rounds, alternating which side goes first; the median ratio is reported
-        store = ElasticsearchStore.from_settings(ElasticsearchSettings(url=url, index_prefix=f"bench-{uuid.uuid4().hex[:8]}"))
-        raw = ElasticsearchStore.from_settings(ElasticsearchSettings(url=url, index_prefix=f"bench-{uuid.uuid4().hex[:8]}"))
+        store = ElasticsearchStore.from_settings(
+            ElasticsearchSettings(url=url, index_prefix=f"bench-{uuid.uuid4().hex[:8]}")
+        )
+        raw = ElasticsearchStore.from_settings(
+            ElasticsearchSettings(url=url, index_prefix=f"bench-{uuid.uuid4().hex[:8]}")
+        )
         try:
             actions = [{"_index": raw.alias, "_id": a.id, "_source": raw.to_source(a)} for a in corpus]
 

@@ -30,8 +30,14 @@ def sample_corpus(size: int) -> list[Article]:
     settings = load_settings()
     feeds = load_feeds(PROJECT_DIR / "config" / "feeds.demo.yaml")
     base = [
-        normalise_entry(e, feed_id=r.feed.id, source=r.feed.name, language="en", fetched_at=r.fetched_at,
-                        future_tolerance=timedelta(days=1))
+        normalise_entry(
+            e,
+            feed_id=r.feed.id,
+            source=r.feed.name,
+            language="en",
+            fetched_at=r.fetched_at,
+            future_tolerance=timedelta(days=1),
+        )
         for r in poll_feeds(feeds, {}, settings)
         for e in r.entries
     ]
@@ -80,11 +86,14 @@ def processes_for_two_cores(corpus: list[Article]) -> dict[str, Any]:
     texts = [t for a in corpus for t in (a.title, a.text)]
     rates = {}
     for n in (1, 2):
-        rates[n] = best_rate(lambda: [None for _ in tagger.nlp.pipe(texts, batch_size=tagger.batch_size, n_process=n)],
-                             len(corpus))
-    return {"tagging_fast_spacy_pipe_n_process_1_articles_per_s": round(rates[1], 1),
-            "tagging_fast_spacy_pipe_n_process_2_articles_per_s": round(rates[2], 1),
-            "tagging_n_process": max(rates, key=lambda n: rates[n])}
+        rates[n] = best_rate(
+            lambda: [None for _ in tagger.nlp.pipe(texts, batch_size=tagger.batch_size, n_process=n)], len(corpus)
+        )
+    return {
+        "tagging_fast_spacy_pipe_n_process_1_articles_per_s": round(rates[1], 1),
+        "tagging_fast_spacy_pipe_n_process_2_articles_per_s": round(rates[2], 1),
+        "tagging_n_process": max(rates, key=lambda n: rates[n]),
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

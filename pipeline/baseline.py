@@ -19,18 +19,33 @@ def baseline_events(tagger: Tagger, title: str, text: str) -> list[Event]:
     """The baseline's events for one title and text (the tagger's fast matchers supply countries and words)."""
     with tagger.nlp.memory_zone():
         title_doc, text_doc = tagger.nlp.pipe([title, text])
-        ct = any(tagger.taxonomy.weight_of(s.label_) > 0 for doc in (title_doc, text_doc) for s in doc.spans["concepts"])
+        ct = any(
+            tagger.taxonomy.weight_of(s.label_) > 0 for doc in (title_doc, text_doc) for s in doc.spans["concepts"]
+        )
         events: dict[tuple[str, str], Event] = {}
-        for sentence in split_sentences(title_doc, text_doc, tagger.event_terms):
+        for sentence in split_sentences(title_doc, text_doc, tagger.event_terms, tagger.rules):
             span = sentence.span  # every country the gazetteer finds, places and parts of names too
-            codes = list(dict.fromkeys(c.label_ for c in span.doc.spans["countries"]
-                                       if c.start >= span.start and c.end <= span.end))
+            codes = list(
+                dict.fromkeys(
+                    c.label_ for c in span.doc.spans["countries"] if c.start >= span.start and c.end <= span.end
+                )
+            )
             etype = next((t for t, label in BASELINE_TYPES.items() if label in sentence.terms), None)
             if len(codes) < 2 or etype is None:
                 continue
             parties = sorted(codes[:2])
-            events.setdefault((etype, "-".join(parties)), Event(
-                type=etype, parties=parties, dyad="-".join(parties), sentence=sentence.span.text[:600],
-                trigger=BASELINE_TYPES[etype], status=done_status(etype), ct_relevant=ct, confidence=0.5,
-                evidence=Evidence(trigger=f"baseline:{BASELINE_TYPES[etype]}", status="none")))
+            events.setdefault(
+                (etype, "-".join(parties)),
+                Event(
+                    type=etype,
+                    parties=parties,
+                    dyad="-".join(parties),
+                    sentence=sentence.span.text[:600],
+                    trigger=BASELINE_TYPES[etype],
+                    status=done_status(etype),
+                    ct_relevant=ct,
+                    confidence=0.5,
+                    evidence=Evidence(trigger=f"baseline:{BASELINE_TYPES[etype]}", status="none"),
+                ),
+            )
         return list(events.values())

@@ -81,11 +81,6 @@ def handle_errors(func: Callable[..., int | None]) -> Callable[..., None]:
         except StoreError as exc:
             err.print(f"[bold red]store error:[/] {escape(str(exc))}")
             code = EXIT_FAILED
-        except Exception as exc:
-            if not type(exc).__module__.startswith(("elasticsearch", "elastic_transport")):
-                raise
-            err.print(f"[bold red]Elasticsearch error:[/] {escape(str(exc))}")
-            code = EXIT_FAILED
         sys.exit(code)
 
     return wrapper
@@ -181,7 +176,8 @@ def progress_bars() -> Progress:
     "--tagging", type=click.Choice(["full", "fast", "off"]), help="Tagging mode (default: from config, `full`)."
 )
 def run(obj: Context, feeds_file: Path | None, force: bool, as_json: bool, tagging: str | None) -> int:
-    """Run one pass: fetch -> normalise -> tag -> store -> alerts."""
+    """Run one pass (fetch -> normalise -> tag -> store), then the alerts job, as the Airflow DAGs do."""
+    from pipeline.alerts import Mailer, load_rules, run_alerts
     from pipeline.run import run_pass
     from pipeline.tagging import tagger_for
 
@@ -189,30 +185,23 @@ def run(obj: Context, feeds_file: Path | None, force: bool, as_json: bool, taggi
     if tagging:
         settings = settings.model_copy(update={"tagging": settings.tagging.model_copy(update={"mode": tagging})})
     tagger = tagger_for(settings)
-    from pipeline.alerts import Mailer, load_rules, run_alerts
-
     rules = load_rules()  # validated before any work, so that a bad rules file stops the run at once
-    outcome: dict[str, Any] = {}
-
-    def alerts(store: Store, new_ids: list[str]) -> int:
-        outcome["run"] = run_alerts(store, settings, rules=rules)
-        return outcome["run"].sent
-
-    with obj.store() as store, progress_bars() as progress:
-        summary = run_pass(settings, feeds, store, tag=tagger, alerts=alerts, reporter=RichReporter(progress),
-                           force=force)
-    alert_run = outcome.get("run")
+    with obj.store() as store:
+        with progress_bars() as progress:
+            summary = run_pass(settings, feeds, store, tag=tagger, reporter=RichReporter(progress), force=force)
+        alert_run = run_alerts(store, settings, rules=rules)
+    data = {**summary.to_dict(), "alerts": alert_run.sent}
     if as_json:
-        emit_json(summary.to_dict())
+        emit_json(data)
     else:
-        print_summary(summary.to_dict(), settings)
-        if alert_run:
-            out.print(f"alerts: {alert_run.created} new, {alert_run.updates} update(s) for the digest, "
-                      f"{alert_run.sent} sent to {escape(Mailer(settings.smtp, settings.outbox_dir).target)}")
-            for error in alert_run.errors:
-                out.print(f"[red]alert not sent[/] {escape(error)} (kept pending; the next run retries)")
-    failed = summary.feeds_failed or (alert_run and alert_run.failed)
-    return EXIT_PARTIAL if failed else EXIT_OK
+        print_summary(data, settings)
+        out.print(
+            f"alerts: {alert_run.created} new, {alert_run.updates} update(s) for the digest, "
+            f"{alert_run.sent} sent to {escape(Mailer(settings.smtp, settings.outbox_dir).target)}"
+        )
+        for error in alert_run.errors:
+            out.print(f"[red]alert not sent[/] {escape(error)} (kept pending; the next run retries)")
+    return EXIT_PARTIAL if summary.feeds_failed or alert_run.failed else EXIT_OK
 
 
 def print_summary(data: dict[str, Any], settings: Settings) -> None:
@@ -317,16 +306,22 @@ def fetch(obj: Context, feeds_file: Path | None, force: bool, as_json: bool, sho
 @handle_errors
 def feeds_cmd(obj: Context, feeds_file: Path | None, as_json: bool) -> int:
     """Show each feed's health: last success, failures, last error, next allowed poll."""
-    from pipeline.run import load_feed_states
+    from pipeline.health import feed_health
 
     feeds = obj.feeds(feeds_file)
     with obj.store() as store:
-        states, counts = load_feed_states(store), store.counts_by_feed()
-    rows = []
-    for feed in feeds:
-        state = states.get(feed.id)
-        health = state.model_dump(mode="json") if state else {}
-        rows.append({"id": feed.id, "name": feed.name, "enabled": feed.enabled, "articles": counts.get(feed.id, 0), **health})
+        health = feed_health(store, feeds)
+    rows = [
+        {
+            "id": h.feed.id,
+            "name": h.feed.name,
+            "enabled": h.feed.enabled,
+            "articles": h.articles,
+            **(h.state.model_dump(mode="json") if h.state else {}),
+        }
+        for h in health
+        if h.feed
+    ]
     if as_json:
         emit_json(rows)
         return EXIT_OK
@@ -367,9 +362,15 @@ def search(obj: Context, query: str, limit: int, as_json: bool) -> int:
     if as_json:
         emit_json(
             [
-                {"id": h.article.id, "score": round(h.score, 4), "title": h.article.title, "url": h.article.url,
-                 "source": h.article.source, "published_at": h.article.published_at.isoformat(),
-                 "highlights": h.highlights}
+                {
+                    "id": h.article.id,
+                    "score": round(h.score, 4),
+                    "title": h.article.title,
+                    "url": h.article.url,
+                    "source": h.article.source,
+                    "published_at": h.article.published_at.isoformat(),
+                    "highlights": h.highlights,
+                }
                 for h in hits
             ]
         )
@@ -397,14 +398,22 @@ def search(obj: Context, query: str, limit: int, as_json: bool) -> int:
 @click.pass_obj
 @handle_errors
 def articles(
-    obj: Context, concept: str | None, country: str | None, event_type: str | None, feed_id: str | None,
-    limit: int, as_json: bool,
+    obj: Context,
+    concept: str | None,
+    country: str | None,
+    event_type: str | None,
+    feed_id: str | None,
+    limit: int,
+    as_json: bool,
 ) -> int:
     """List stored articles, newest first, filtered by concept, country, event type or feed."""
     with obj.store() as store:
         found = store.query(
-            concept=concept, country=country.upper() if country else None, event_type=event_type,
-            feed_id=feed_id, limit=limit,
+            concept=concept,
+            country=country.upper() if country else None,
+            event_type=event_type,
+            feed_id=feed_id,
+            limit=limit,
         )
     if as_json:
         emit_json([a.to_doc() for a in found])
@@ -417,7 +426,9 @@ def articles(
     table.add_column("relevance", justify="right")
     for a in found:
         events = ", ".join(f"{e.type} {e.dyad}" for e in a.events)
-        table.add_row(f"{a.published_at:%Y-%m-%d}", escape(a.title), " ".join(a.countries), events, f"{a.relevance:.2f}")
+        table.add_row(
+            f"{a.published_at:%Y-%m-%d}", escape(a.title), " ".join(a.countries), events, f"{a.relevance:.2f}"
+        )
     out.print(table)
     return EXIT_OK
 
@@ -430,25 +441,24 @@ def articles(
 @handle_errors
 def stats(obj: Context, feeds_file: Path | None, as_json: bool) -> int:
     """Counts: articles in the store, per feed, with each feed's health."""
-    from pipeline.run import load_feed_states
+    from pipeline.health import feed_health
 
-    configured = {f.id: f for f in obj.feeds(feeds_file)} if feeds_file or obj.settings.feeds_path.exists() else {}
+    configured = obj.feeds(feeds_file) if feeds_file or obj.settings.feeds_path.exists() else []
     with obj.store() as store:
-        total, counts, states = store.count(), store.counts_by_feed(), load_feed_states(store)
-    feed_ids = sorted(set(configured) | set(counts) | set(states))
+        total, health = store.count(), feed_health(store, configured)
     data = {
         "articles": total,
         "store": obj.settings.store_location,
         "feeds": {
-            fid: {
-                "articles": counts.get(fid, 0),
-                "configured": fid in configured,
-                "last_success": states[fid].last_success.isoformat() if fid in states and states[fid].last_success else None,
-                "consecutive_failures": states[fid].consecutive_failures if fid in states else 0,
-                "disabled": states[fid].disabled if fid in states else False,
-                "last_error": states[fid].last_error if fid in states else None,
+            h.id: {
+                "articles": h.articles,
+                "configured": h.configured,
+                "last_success": h.state.last_success.isoformat() if h.state and h.state.last_success else None,
+                "consecutive_failures": h.state.consecutive_failures if h.state else 0,
+                "disabled": h.state.disabled if h.state else False,
+                "last_error": h.state.last_error if h.state else None,
             }
-            for fid in feed_ids
+            for h in sorted(health, key=lambda h: h.id)
         },
     }
     if as_json:
@@ -463,10 +473,22 @@ def stats(obj: Context, feeds_file: Path | None, as_json: bool) -> int:
 
 
 @cli.command()
-@click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), default="-", show_default=True,
-              help='JSON lines {"id", "title", "text"} ("-" for standard input).')
-@click.option("--output", "output_file", type=click.File("w", encoding="utf-8"), default="-", show_default=True,
-              help="JSON lines with concepts, categories, countries, events, relevance.")
+@click.option(
+    "--input",
+    "input_file",
+    type=click.File("r", encoding="utf-8"),
+    default="-",
+    show_default=True,
+    help='JSON lines {"id", "title", "text"} ("-" for standard input).',
+)
+@click.option(
+    "--output",
+    "output_file",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    show_default=True,
+    help="JSON lines with concepts, categories, countries, events, relevance.",
+)
 @click.option("--fast", is_flag=True, help="Rules only: no statistical model (no entities, no parse).")
 @click.pass_obj
 @handle_errors
@@ -493,10 +515,17 @@ def tag(obj: Context, input_file: Any, output_file: Any, fast: bool) -> int:
 
 
 @cli.command("eval")
-@click.option("--gold", "gold_path", type=click.Path(exists=True, path_type=Path),
-              help="Gold YAML file or folder (default: tests/data/gold, the written gold set).")
-@click.option("--split", type=click.Choice(["train", "dev", "test"]),
-              help="Score a split of the real-news corpus (tests/data/news) instead of the gold set.")
+@click.option(
+    "--gold",
+    "gold_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="Gold YAML file or folder (default: tests/data/gold, the written gold set).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "dev", "test"]),
+    help="Score a split of the real-news corpus (tests/data/news) instead of the gold set.",
+)
 @click.option("--baseline", is_flag=True, help="Score the keyword co-occurrence baseline instead of the tagger.")
 @click.option("--fast", is_flag=True, help="Evaluate the fast (rules only) mode.")
 @click.option("--details", is_flag=True, help="List every miss and every extra.")
@@ -504,8 +533,16 @@ def tag(obj: Context, input_file: Any, output_file: Any, fast: bool) -> int:
 @json_option
 @click.pass_obj
 @handle_errors
-def eval_cmd(obj: Context, gold_path: Path | None, split: str | None, baseline: bool, fast: bool, details: bool,
-             strict: bool, as_json: bool) -> int:
+def eval_cmd(
+    obj: Context,
+    gold_path: Path | None,
+    split: str | None,
+    baseline: bool,
+    fast: bool,
+    details: bool,
+    strict: bool,
+    as_json: bool,
+) -> int:
     """Precision, recall and F1 of the bilateral-event judgement (events, alerts; concepts and countries on
     the gold set) on the written gold set or a split of the real-news corpus."""
     from pipeline.evaluate import DEFAULT_GOLD, NEWS_TARGETS, TARGETS, below_targets, evaluate, load_gold
@@ -526,19 +563,41 @@ def eval_cmd(obj: Context, gold_path: Path | None, split: str | None, baseline: 
     status = scores.pop("status")
     missed = below_targets(scores, targets)
     if as_json:
-        emit_json({"set": name, "detector": detector, "mode": mode, "articles": len(items), "below_targets": missed,
-                   **{key: score.summary() if details else {k: v for k, v in score.summary().items()
-                                                             if k not in ("misses", "extras")}
-                      for key, score in scores.items()},
-                   "status": {"right": status.right, "total": status.total, "share": round(status.share, 4),
-                              **({"wrong": status.wrong} if details else {})}})
+        emit_json(
+            {
+                "set": name,
+                "detector": detector,
+                "mode": mode,
+                "articles": len(items),
+                "below_targets": missed,
+                **{
+                    key: score.summary()
+                    if details
+                    else {k: v for k, v in score.summary().items() if k not in ("misses", "extras")}
+                    for key, score in scores.items()
+                },
+                "status": {
+                    "right": status.right,
+                    "total": status.total,
+                    "share": round(status.share, 4),
+                    **({"wrong": status.wrong} if details else {}),
+                },
+            }
+        )
     else:
         table = Table(title=f"{name.capitalize()}: {len(items)} articles, {detector}", title_justify="left")
         for column in ("", "precision", "recall", "F1", "TP", "FP", "FN"):
             table.add_column(column, justify="right" if column else "left")
         for key, score in scores.items():
-            table.add_row(key, f"{score.precision:.3f}", f"{score.recall:.3f}", f"{score.f1:.3f}",
-                          str(score.tp), str(score.fp), str(score.fn))
+            table.add_row(
+                key,
+                f"{score.precision:.3f}",
+                f"{score.recall:.3f}",
+                f"{score.f1:.3f}",
+                str(score.tp),
+                str(score.fp),
+                str(score.fn),
+            )
         out.print(table)
         if status.total:
             out.print(f"status right on {status.right} of {status.total} matched events ({status.share:.3f})")
@@ -590,9 +649,13 @@ def corpus_stats(obj: Context, as_json: bool) -> int:
     for column in ("split", "items", "alert", "kinds", "sources"):
         table.add_column(column)
     for split, row in figures.items():
-        table.add_row(split, str(row["items"]), str(row["alerts"]),
-                      ", ".join(f"{k} {v}" for k, v in row["kinds"].items()),
-                      ", ".join(f"{k} {v}" for k, v in row["sources"].items()))
+        table.add_row(
+            split,
+            str(row["items"]),
+            str(row["alerts"]),
+            ", ".join(f"{k} {v}" for k, v in row["kinds"].items()),
+            ", ".join(f"{k} {v}" for k, v in row["sources"].items()),
+        )
     out.print(table)
     return EXIT_OK
 
@@ -618,8 +681,10 @@ def alerts_run(obj: Context, digest: bool, as_json: bool) -> int:
     if as_json:
         emit_json({**result.__dict__, "target": target})
     else:
-        out.print(f"{result.created} new alert(s), {result.updates} update(s), {result.sent} sent, "
-                  f"{result.digests_sent} digest(s) sent, {result.failed} failed -> {escape(target)}")
+        out.print(
+            f"{result.created} new alert(s), {result.updates} update(s), {result.sent} sent, "
+            f"{result.digests_sent} digest(s) sent, {result.failed} failed -> {escape(target)}"
+        )
         for error in result.errors:
             out.print(f"[red]not sent[/] {escape(error)} (kept pending; the next run retries)")
     return EXIT_PARTIAL if result.failed else EXIT_OK
@@ -640,12 +705,28 @@ def alerts_list(obj: Context, status: str | None, as_json: bool) -> int:
     if as_json:
         emit_json([r.model_dump(mode="json") for r in records])
         return EXIT_OK
-    table = Table("id", "rule", "status", "delivery", "subject", "sources", "last error", title=f"{len(records)} alert(s)",
-                  title_justify="left")
+    table = Table(
+        "id",
+        "rule",
+        "status",
+        "delivery",
+        "subject",
+        "sources",
+        "last error",
+        title=f"{len(records)} alert(s)",
+        title_justify="left",
+    )
     for r in records:
         state = "[green]sent[/]" if r.status == "sent" else "[yellow]pending[/]"
-        table.add_row(r.id, escape(r.rule), state, r.delivery, escape(subject_of(r)), str(len(r.sources)),
-                      escape(r.last_error or ""))
+        table.add_row(
+            r.id,
+            escape(r.rule),
+            state,
+            r.delivery,
+            escape(subject_of(r)),
+            str(len(r.sources)),
+            escape(r.last_error or ""),
+        )
     out.print(table)
     return EXIT_OK
 
@@ -658,13 +739,13 @@ def alerts_list(obj: Context, status: str | None, as_json: bool) -> int:
 @handle_errors
 def alerts_preview(obj: Context, rule_id: str, as_html: bool) -> int:
     """Render the alerts RULE would send now, without sending or recording anything."""
-    from pipeline.alerts import evaluate, load_rules, render_alert
+    from pipeline.alerts import load_rules, render_alert, run_rule
 
     rules = {r.id: r for r in load_rules()}
     if rule_id not in rules:
         raise click.UsageError(f"no rule {rule_id!r}; rules: {', '.join(rules)}")
     with obj.store() as store:
-        records, _ = evaluate(store, rules[rule_id], dry_run=True)
+        records, _ = run_rule(store, rules[rule_id], dry_run=True)
     if not records:
         err.print("nothing new for this rule")
     for record in records:
@@ -739,8 +820,12 @@ def _template_fields() -> dict[str, str]:
         raise ConfigError(f"{path}: not a readable index template: {exc}") from None
 
 
-objects_option = click.option("--file", "objects_file", type=click.Path(dir_okay=False, path_type=Path),
-                              help="Saved objects (NDJSON); default config/kibana/newswatch.ndjson.")
+objects_option = click.option(
+    "--file",
+    "objects_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Saved objects (NDJSON); default config/kibana/newswatch.ndjson.",
+)
 
 
 @kibana.command("check")
@@ -757,8 +842,10 @@ def kibana_check(obj: Context, objects_file: Path | None) -> int:
     problems = check_objects(objects, fields)
     if rule_path().exists() and objects_file is None:
         rule = json.loads(rule_path().read_text(encoding="utf-8"))
-        problems += [f"rule {rule_path().name}: field {f} is not in the index template's mapping"
-                     for f in sorted(rule_fields_used(rule) - set(fields))]
+        problems += [
+            f"rule {rule_path().name}: field {f} is not in the index template's mapping"
+            for f in sorted(rule_fields_used(rule) - set(fields))
+        ]
     for problem in problems:
         err.print(f"[red]problem[/] {escape(problem)}")
     if problems:
@@ -771,15 +858,32 @@ def kibana_check(obj: Context, objects_file: Path | None) -> int:
 @objects_option
 @click.option("--space", help="Kibana space to import into (default: the default space).")
 @click.option("--no-overwrite", is_flag=True, help="Keep objects that already exist (reported as conflicts).")
-@click.option("--wait", "wait_seconds", type=click.FloatRange(0), default=0, show_default=True,
-              help="Wait up to this many seconds for Kibana to become available first.")
-@click.option("--rule", "with_rule", is_flag=True,
-              help="Also create the Kibana alerting rule of config/kibana/ct-agreement-rule.json.")
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(0),
+    default=0,
+    show_default=True,
+    help="Wait up to this many seconds for Kibana to become available first.",
+)
+@click.option(
+    "--rule",
+    "with_rule",
+    is_flag=True,
+    help="Also create the Kibana alerting rule of config/kibana/ct-agreement-rule.json.",
+)
 @json_option
 @click.pass_obj
 @handle_errors
-def kibana_import(obj: Context, objects_file: Path | None, space: str | None, no_overwrite: bool,
-                  wait_seconds: float, with_rule: bool, as_json: bool) -> int:
+def kibana_import(
+    obj: Context,
+    objects_file: Path | None,
+    space: str | None,
+    no_overwrite: bool,
+    wait_seconds: float,
+    with_rule: bool,
+    as_json: bool,
+) -> int:
     """Import the dashboards into Kibana (saved-objects import API; KIBANA_URL, KIBANA_USERNAME/KIBANA_PASSWORD
     or KIBANA_API_KEY from the environment) and report what was created."""
     from pipeline.kibana import KibanaError, create_rule, import_objects, wait_until_available
@@ -800,16 +904,24 @@ def kibana_import(obj: Context, objects_file: Path | None, space: str | None, no
     if as_json:
         emit_json(report.__dict__)
     else:
-        table = Table("result", "type", "id", "title", title=f"Kibana at {escape(redact_url(settings.url or ''))}",
-                      title_justify="left")
+        table = Table(
+            "result",
+            "type",
+            "id",
+            "title",
+            title=f"Kibana at {escape(redact_url(settings.url or ''))}",
+            title_justify="left",
+        )
         for label, rows in (("[green]created[/]", report.created), ("overwritten", report.overwritten)):
             for row in rows:
                 table.add_row(label, row["type"], row["id"], escape(row["title"]))
         for row in report.errors:
             table.add_row("[red]failed[/]", row["type"], row["id"], escape(f"{row['title']}: {row['error']}"))
         out.print(table)
-        out.print(f"{len(report.created)} created, {len(report.overwritten)} overwritten, {len(report.errors)} failed"
-                  + (f"; alerting rule {report.rule}" if report.rule else ""))
+        out.print(
+            f"{len(report.created)} created, {len(report.overwritten)} overwritten, {len(report.errors)} failed"
+            + (f"; alerting rule {report.rule}" if report.rule else "")
+        )
     return EXIT_OK if report.ok else EXIT_FAILED
 
 

@@ -7,19 +7,29 @@ whose message names the file and the entry at fault.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from pipeline.fields import CountryCode, Slug, unique
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = PROJECT_DIR / "config"
@@ -127,7 +137,7 @@ class ElasticsearchSettings(ServiceConnection):
 
     request_timeout: float = Field(30.0, gt=0)
     max_retries: int = Field(3, ge=0)
-    index_prefix: str = Field("newswatch", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    index_prefix: Slug = "newswatch"
     shards: int = Field(1, ge=1)
     replicas: int = Field(0, ge=0)
     refresh_interval: str = "1s"
@@ -250,38 +260,21 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"{settings_file()}: not valid YAML: {exc}") from None
 
 
-FEED_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
 class FeedConfig(BaseModel):
     """One feed a user wants polled."""
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str
+    id: Slug
     name: str
     url: str
     language: str = "en"
-    country: str | None = None
+    country: CountryCode | None = None
     # official statements (a ministry's or embassy's feed): the government whose "we" and "I" they speak with
-    speaks_for: str | None = None
+    speaks_for: CountryCode | None = None
     enabled: bool = True
     fulltext: Literal["never", "auto", "always"] = "never"
     tags: list[str] = Field(default_factory=list)
-
-    @field_validator("id")
-    @classmethod
-    def _id_shape(cls, v: str) -> str:
-        if not FEED_ID.match(v):
-            raise ValueError("must be lower-case letters, digits, '_' or '-'")
-        return v
-
-    @field_validator("country", "speaks_for")
-    @classmethod
-    def _iso2(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[A-Za-z]{2}", v):
-            raise ValueError("must be an ISO 3166-1 alpha-2 code such as MY")
-        return v.upper() if v else v
 
     @field_validator("url")
     @classmethod
@@ -301,11 +294,7 @@ class FeedsFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> FeedsFile:
-        seen: set[str] = set()
-        for feed in self.feeds:
-            if feed.id in seen:
-                raise ValueError(f"feed id {feed.id!r} is used twice")
-            seen.add(feed.id)
+        unique((feed.id for feed in self.feeds), "feed id")
         return self
 
 
@@ -323,8 +312,12 @@ def load_yaml(path: Path) -> Any:
 
 
 def load_model(model: type[M], path: Path) -> M:
-    """A YAML file validated as `model`; every problem is a ConfigError naming the file and the entry."""
+    """A YAML file validated as `model`; every problem is a ConfigError naming the file and the entry.
+
+    The one loader of every config and data file (settings come from pydantic-settings)."""
     data = load_yaml(path)
+    if not issubclass(model, RootModel) and not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with {', '.join(model.model_fields)}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -333,13 +326,7 @@ def load_model(model: type[M], path: Path) -> M:
 
 def load_feeds(path: Path) -> list[FeedConfig]:
     """The feeds listed in a feeds YAML file; relative paths are resolved against its folder."""
-    data = load_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with a 'feeds' list")
-    try:
-        parsed = FeedsFile.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, str(path), data)) from None
+    parsed = load_model(FeedsFile, path)
     base = path.resolve().parent
     for feed in parsed.feeds:
         if "://" not in feed.url and not Path(feed.url).is_absolute():
@@ -353,7 +340,10 @@ def describe_validation_error(exc: ValidationError, where: str, data: Any = None
     for err in exc.errors():
         loc = list(err["loc"])
         label = _loc_label(loc, data)
-        lines.append(f"{where}: {label}: {err['msg']}" if label else f"{where}: {err['msg']}")
+        if not label:
+            lines.append(f"{where}: {err['msg']}")
+        else:  # "file.yaml [3] (id 'x').field: ..." for a list file, "file.yaml: feeds[3] ...: ..." for a mapping
+            lines.append(f"{where}{' ' if label.startswith('[') else ': '}{label}: {err['msg']}")
     return "\n".join(lines)
 
 

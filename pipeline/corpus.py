@@ -10,24 +10,46 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
 from pipeline.config import PROJECT_DIR, ConfigError, load_model
-from pipeline.countries import is_country_code
+from pipeline.fields import CountryCode, unique
 from pipeline.models import NEW_STATUSES, EventTypeName, ListedStatus
 
 NEWS_DIR = PROJECT_DIR / "tests" / "data" / "news"
 SPLITS = ("train", "dev", "test")
 TEST_SHARE, DEV_SHARE = 0.45, 0.2  # of the hash range; the rest is train
-KINDS = ("agreement", "dialogue", "planned", "failed", "backgrounder", "earlier", "multilateral", "organisation",
-         "non_ct", "material", "intent", "domestic", "attack", "arrest", "other")
+KINDS = (
+    "agreement",
+    "dialogue",
+    "planned",
+    "failed",
+    "backgrounder",
+    "earlier",
+    "multilateral",
+    "organisation",
+    "non_ct",
+    "material",
+    "intent",
+    "domestic",
+    "attack",
+    "arrest",
+    "other",
+)
 LICENCES = ("public domain", "CC BY")
 # official statements: whose government speaks in pages of these hosts (news outlets such as VOA speak for none)
-GOVERNMENT_HOSTS = {"state.gov": "US", "defense.gov": "US", "justice.gov": "US", "usembassy.gov": "US", "mil": "US",
-                    "whitehouse.gov": "US", "defenselink.mil": "US"}
+GOVERNMENT_HOSTS = {
+    "state.gov": "US",
+    "defense.gov": "US",
+    "justice.gov": "US",
+    "usembassy.gov": "US",
+    "mil": "US",
+    "whitehouse.gov": "US",
+    "defenselink.mil": "US",
+}
 
 
 class NewsEvent(BaseModel):
@@ -36,7 +58,7 @@ class NewsEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: EventTypeName
-    parties: list[str] = Field(min_length=2, max_length=2)
+    parties: list[CountryCode] = Field(min_length=2, max_length=2)
     status: ListedStatus
     instrument: str | None = None
     ct_relevant: bool
@@ -44,9 +66,6 @@ class NewsEvent(BaseModel):
     @field_validator("parties")
     @classmethod
     def _two_countries(cls, v: list[str]) -> list[str]:
-        for code in v:
-            if not is_country_code(code):
-                raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 code")
         if v[0] == v[1]:
             raise ValueError("the two parties are the same country")
         return sorted(v)
@@ -82,8 +101,9 @@ class NewsItem(BaseModel):
 
     @model_validator(mode="after")
     def _alert_follows_events(self) -> NewsItem:
-        expected = any(e.ct_relevant and e.type in ("agreement", "dialogue") and e.status in NEW_STATUSES
-                       for e in self.events)
+        expected = any(
+            e.ct_relevant and e.type in ("agreement", "dialogue") and e.status in NEW_STATUSES for e in self.events
+        )
         if self.alert != expected:
             raise ValueError(f"alert is {self.alert} but the events say {expected} (docs/labelling.md, 'alert')")
         return self
@@ -96,8 +116,9 @@ class NewsItem(BaseModel):
     def speaks_for(self) -> str | None:
         """The government an official page speaks for, from its host (FeedConfig.speaks_for in a feed)."""
         host = urlsplit(self.url).hostname or ""
-        return next((code for suffix, code in GOVERNMENT_HOSTS.items()
-                     if host == suffix or host.endswith("." + suffix)), None)
+        return next(
+            (code for suffix, code in GOVERNMENT_HOSTS.items() if host == suffix or host.endswith("." + suffix)), None
+        )
 
 
 class NewsFile(RootModel[list[NewsItem]]):
@@ -120,11 +141,11 @@ def load_split(split: str, folder: Path = NEWS_DIR) -> list[NewsItem]:
     """The items of one split, validated; ids and URLs are unique and every item is in its own split."""
     path = split_path(split, folder)
     items = load_model(NewsFile, path).root
-    for field in ("id", "url"):
-        values = [getattr(i, field) for i in items]
-        repeated = sorted({v for v in values if values.count(v) > 1})
-        if repeated:
-            raise ConfigError(f"{path}: {field}s repeat: {repeated}")
+    try:
+        unique((i.id for i in items), "id")
+        unique((i.url for i in items), "url")
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     strays = [i.id for i in items if split_of(i.url) != split]
     if strays:
         raise ConfigError(f"{path}: items whose URL hashes to another split: {strays}")
@@ -141,7 +162,8 @@ def add_items(files: list[Path], folder: Path = NEWS_DIR, skip_known: bool = Fal
     (and, under "skipped", how many were already there).
 
     Every file is validated whole first, and an id or URL already in the corpus is refused (or, with
-    `skip_known`, skipped: the same story collected twice), so nothing is added unless everything can be. The frozen split's digest (test.sha256) is rewritten: adding
+    `skip_known`, skipped: the same story collected twice), so nothing is added unless everything can be.
+    The frozen split's digest (test.sha256) is rewritten: adding
     newly labelled items is the one way the test split may change.
     """
     incoming = [item for path in files for item in load_model(NewsFile, path).root]
@@ -173,8 +195,10 @@ def write_split(split: str, items: list[NewsItem], folder: Path = NEWS_DIR) -> N
     """Write one split as YAML, items sorted by id, each field in the labelling guide's order."""
     import yaml
 
-    header = (f"# Real-news corpus, split '{split}' (docs/labelling.md). Each item: source, licence, URL and the\n"
-              "# excerpt as published; labels by hand before the tagger ran. Added with `newswatch corpus add`.\n")
+    header = (
+        f"# Real-news corpus, split '{split}' (docs/labelling.md). Each item: source, licence, URL and the\n"
+        "# excerpt as published; labels by hand before the tagger ran. Added with `newswatch corpus add`.\n"
+    )
     data = [item.model_dump(exclude_none=True) for item in sorted(items, key=lambda i: i.id)]
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
     split_path(split, folder).write_text(header + body, encoding="utf-8")

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Literal
 
 import pycountry
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.config import ConfigError, config_dir, describe_validation_error, load_yaml
+from pipeline.config import config_dir, load_model
+from pipeline.fields import CountryCode
 from pipeline.taxonomy import Alias
 
 Kind = Literal["name", "demonym", "capital", "prefix", "official"]
@@ -29,15 +30,7 @@ class CountriesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ignore: list[str] = Field(default_factory=list)
-    countries: dict[str, CountryForms]
-
-    @field_validator("countries")
-    @classmethod
-    def _known_codes(cls, v: dict[str, CountryForms]) -> dict[str, CountryForms]:
-        for code in v:
-            if not is_country_code(code):
-                raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 code")
-        return v
+    countries: dict[CountryCode, CountryForms]
 
 
 @dataclass(frozen=True)
@@ -53,11 +46,7 @@ class Form:
 def load_gazetteer(path: Path | None = None) -> list[Form]:
     """Every form that names a country: pycountry names, then the extra forms of config/countries.yaml."""
     path = path or config_dir() / "countries.yaml"
-    data = load_yaml(path)
-    try:
-        extra = CountriesFile.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, str(path), data)) from None
+    extra = load_model(CountriesFile, path)
     ignore = {name.lower() for name in extra.ignore}
     forms: list[Form] = []
     for country in pycountry.countries:
@@ -67,8 +56,10 @@ def load_gazetteer(path: Path | None = None) -> list[Form]:
                 forms.append(Form(name, country.alpha_2, "name", False))
     for code, extras in extra.countries.items():
         for kind, aliases in (
-            ("name", extras.aliases), ("demonym", extras.demonyms),
-            ("capital", extras.capitals), ("prefix", extras.prefixes),
+            ("name", extras.aliases),
+            ("demonym", extras.demonyms),
+            ("capital", extras.capitals),
+            ("prefix", extras.prefixes),
         ):
             forms.extend(Form(a.text, code, kind, a.case == "exact") for a in aliases)  # type: ignore[arg-type]
         forms.extend(Form(name, code, "official", True) for name in extras.officials)
@@ -81,8 +72,3 @@ def country_name(code: str) -> str:
     if country is None:
         return code
     return getattr(country, "common_name", None) or country.name
-
-
-def is_country_code(code: str) -> bool:
-    """True for an ISO 3166-1 alpha-2 code pycountry knows (upper case)."""
-    return len(code) == 2 and code.isupper() and pycountry.countries.get(alpha_2=code) is not None

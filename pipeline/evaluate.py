@@ -11,10 +11,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, RootModel
 
-from pipeline.config import PROJECT_DIR, ConfigError, describe_validation_error, load_yaml
+from pipeline.config import PROJECT_DIR, ConfigError, load_model
 from pipeline.corpus import NewsItem
+from pipeline.fields import unique
 from pipeline.models import Event
 from pipeline.tagging import Tagger
 
@@ -45,6 +46,10 @@ class GoldArticle(BaseModel):
     alert: bool
 
     speaks_for: ClassVar[None] = None  # written articles are no official statements (NewsItem.speaks_for)
+
+
+class GoldFile(RootModel[list[GoldArticle]]):
+    pass
 
 
 @dataclass
@@ -88,20 +93,11 @@ def load_gold(path: Path = DEFAULT_GOLD) -> list[GoldArticle]:
     files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
     if not files:
         raise ConfigError(f"{path}: no gold files (*.yaml)")
-    articles: list[GoldArticle] = []
-    for file in files:
-        data = load_yaml(file)
-        if not isinstance(data, list):
-            raise ConfigError(f"{file}: expected a list of gold articles")
-        for i, item in enumerate(data):
-            try:
-                articles.append(GoldArticle.model_validate(item))
-            except ValidationError as exc:
-                raise ConfigError(describe_validation_error(exc, f"{file} [{i}]", item)) from None
-    ids = [a.id for a in articles]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise ConfigError(f"{path}: gold ids repeat: {duplicates}")
+    articles = [article for file in files for article in load_model(GoldFile, file).root]
+    try:
+        unique((a.id for a in articles), "gold id")
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return articles
 
 
@@ -160,8 +156,10 @@ def evaluate(tagger: Tagger, gold: list[GoldArticle] | list[NewsItem], baseline:
                     if labelled[(event.type, event.dyad)] == event.status:
                         status.right += 1
                     else:
-                        status.wrong.append(f"{item.id}: {event.type} {event.dyad} {event.status}, "
-                                            f"labelled {labelled[(event.type, event.dyad)]}")
+                        status.wrong.append(
+                            f"{item.id}: {event.type} {event.dyad} {event.status}, "
+                            f"labelled {labelled[(event.type, event.dyad)]}"
+                        )
     scores["status"] = status
     return scores
 

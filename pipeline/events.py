@@ -31,15 +31,13 @@ if TYPE_CHECKING:
 TYPE_ORDER = EVENT_TYPES
 STATUS_RANK = {"signed": 4, "held": 4, "planned": 3, "proposed": 2, "failed": 1, "earlier": 0}
 MAX_SENTENCE = 600
-PLACE_NOUNS = frozenset({"border", "borders", "frontier", "region", "borderlands", "tribal", "borderland"})
-PLACE_PREPOSITIONS = frozenset({"in", "at", "from", "into", "inside", "near", "across", "on", "about", "over", "within", "throughout", "off"})
-
 
 
 class EventType(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cameo: str
+    label: str  # how emails name it: "bilateral agreement"
     confidence: float = Field(ge=0, le=1)
     verbs: list[str] = Field(default_factory=list)
     instruments: list[str] = Field(default_factory=list)
@@ -92,6 +90,9 @@ class EventRules(BaseModel):
     multilateral: list[str]
     old: list[str]
     anaphora: list[str]
+    place_prepositions: frozenset[str]
+    place_nouns: frozenset[str]
+    sentence_final_abbreviations: list[str]
 
     @model_validator(mode="after")
     def _known_names(self) -> EventRules:
@@ -111,8 +112,14 @@ class EventRules(BaseModel):
 
     def term_lists(self) -> dict[str, list[str]]:
         """Every list of words, keyed by the label its matches get."""
-        lists = {"negation": self.negation, "multilateral": self.multilateral, "old": self.old,
-                 "anaphora": self.anaphora, "planned": self.planned_words, "proposed": self.proposed_words}
+        lists = {
+            "negation": self.negation,
+            "multilateral": self.multilateral,
+            "old": self.old,
+            "anaphora": self.anaphora,
+            "planned": self.planned_words,
+            "proposed": self.proposed_words,
+        }
         for name, etype in self.types.items():
             for part in ("verbs", "instruments", "nouns", "phrases"):
                 if getattr(etype, part):
@@ -163,14 +170,17 @@ class Candidate:
     rule: str
 
 
-def candidates(title_doc: Doc, text_doc: Doc, rules: EventRules, matcher: PhraseMatcher,
-               speaks_for: str | None = None) -> list[Candidate]:
+def candidates(
+    title_doc: Doc, text_doc: Doc, rules: EventRules, matcher: PhraseMatcher, speaks_for: str | None = None
+) -> list[Candidate]:
     """Every sentence of the title and text that names two parties and carries a trigger, in order, then
     the article's own frame when no sentence names both parties (see _article_candidates)."""
     history: list[str] = []
     found: list[Candidate] = []
-    sentences = split_sentences(title_doc, text_doc, matcher)
-    headline = list(dict.fromkeys(code for code, _, located in sentences[0].countries if not located)) if sentences else []
+    sentences = split_sentences(title_doc, text_doc, matcher, rules)
+    headline = (
+        list(dict.fromkeys(code for code, _, located in sentences[0].countries if not located)) if sentences else []
+    )
     for n, sentence in enumerate(sentences):
         named = [code for code, _, located in sentence.countries if not located]
         parties, via = _parties(sentence, named, history)
@@ -191,11 +201,13 @@ def _following(sentences: list[Sentence], n: int, rules: EventRules) -> list[Sen
     return [s for s in sentences[n + 1 : n + 1 + rules.ct.following_sentences] if s.span.doc is doc]
 
 
-def _article_candidates(sentences: list[Sentence], headline: list[str], found: list[Candidate], rules: EventRules,
-                        speaks_for: str | None) -> list[Candidate]:
+def _article_candidates(
+    sentences: list[Sentence], headline: list[str], found: list[Candidate], rules: EventRules, speaks_for: str | None
+) -> list[Candidate]:
     """When no sentence names both parties of an agreement or dialogue, the article may: its headline names two
     countries (or one, in an official statement of another government: "Remarks With Pakistani Foreign
-    Minister ..." from the State Department), and one of its sentences carries an agreement or dialogue trigger ("Readout of the Secretary's meeting with ..."; "Today we
+    Minister ..." from the State Department), and one of its sentences carries an agreement or dialogue
+    trigger ("Readout of the Secretary's meeting with ..."; "Today we
     discussed ..."). One such frame, read from the first triggering sentence, with the confidence of an
     anaphora."""
     if len(headline) == 2:
@@ -212,8 +224,11 @@ def _article_candidates(sentences: list[Sentence], headline: list[str], found: l
         trigger = _trigger(sentence.terms, rules)
         if trigger is not None and trigger[0] in ("agreement", "dialogue"):
             etype, span, distance, rule = trigger
-            return [Candidate(sentence, _following(sentences, n, rules), parties, True, etype, span, distance,
-                              f"article:{rule}")]
+            return [
+                Candidate(
+                    sentence, _following(sentences, n, rules), parties, True, etype, span, distance, f"article:{rule}"
+                )
+            ]
     return []
 
 
@@ -252,7 +267,7 @@ def _strength(event: Event) -> tuple[int, int, float]:
     return STATUS_RANK[event.status], -TYPE_ORDER.index(event.type), event.confidence
 
 
-def split_sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher) -> list[Sentence]:
+def split_sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher, rules: EventRules) -> list[Sentence]:
     """The title as one sentence, then the text's sentences, each with its event words and countries (a
     country inside a group's name, such as "Islamic State of Iraq and Syria", is none)."""
     out: list[Sentence] = []
@@ -269,12 +284,15 @@ def split_sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher) -> li
         country_starts = {c.start for c in doc.spans["countries"]}
         previous: tuple[int, bool] = (-10, False)  # end and `located` of the country before
         for country in doc.spans["countries"]:
-            if country.start in inside:  # part of a name: "Islamic State of Iraq and Syria", "Tehrik-i-Taliban Pakistan"
+            if (
+                country.start in inside
+            ):  # part of a name: "Islamic State of Iraq and Syria", "Tehrik-i-Taliban Pakistan"
                 continue
             sentence = sentences[bisect_right(starts, country.start) - 1]
             # "in Iraq and Syria": a country listed right after a located one is located too
-            located = _located(country, country_starts) or (previous[1] and country.start - previous[0] == 1
-                                            and doc[previous[0]].lower_ in ("and", ",", "or"))
+            located = _located(country, country_starts, rules) or (
+                previous[1] and country.start - previous[0] == 1 and doc[previous[0]].lower_ in ("and", ",", "or")
+            )
             previous = (country.end, located)
             if country.end <= sentence.span.end:
                 sentence.countries.append((country.label_, country.kb_id_, located))
@@ -344,12 +362,18 @@ def _frame(
     confidence = rules.types[etype].confidence
     if candidate.via_anaphora:
         confidence -= 0.15
-    if sentence.countries and all(kind == "capital" for code, kind, _ in sentence.countries if code in candidate.parties):
+    if sentence.countries and all(
+        kind == "capital" for code, kind, _ in sentence.countries if code in candidate.parties
+    ):
         confidence -= 0.1
     if candidate.distance > 12:
         confidence -= 0.15
-    concept = next(filter(None, (_ct_concept(s.span, taxonomy, rules.ct.concept_weight)
-                                 for s in (sentence, *candidate.following))), None)
+    concept = next(
+        filter(
+            None, (_ct_concept(s.span, taxonomy, rules.ct.concept_weight) for s in (sentence, *candidate.following))
+        ),
+        None,
+    )
     if concept is None and relevance >= rules.ct.article_relevance:
         concept = f"article relevance {relevance:.2f}"
     parties = sorted(candidate.parties)
@@ -389,19 +413,19 @@ def _window_status(sentence: Sentence, candidate: Candidate, rules: EventRules, 
     return done_status(candidate.type), "default"
 
 
-def _located(span: Span, country_starts: set[int]) -> bool:
+def _located(span: Span, country_starts: set[int], rules: EventRules) -> bool:
     """True when the country is the object of a place preposition, possibly after "the", or names a place
     with the noun after it ("the Pakistan-Afghanistan border")."""
     doc = span.doc
     i = span.start - 1
     if i >= 0 and doc[i].lower_ == "the":
         i -= 1
-    if i >= 0 and doc[i].lower_ in PLACE_PREPOSITIONS:
+    if i >= 0 and doc[i].lower_ in rules.place_prepositions:
         return True
     j = span.end
     while j < len(doc) and (doc[j].text == "-" or j in country_starts):
         j += 1
-    return j < len(doc) and doc[j].lower_ in PLACE_NOUNS
+    return j < len(doc) and doc[j].lower_ in rules.place_nouns
 
 
 def dated_before(tokens: Iterable[Token], year: int | None) -> bool:

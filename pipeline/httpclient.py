@@ -20,7 +20,9 @@ class BodyTooLarge(Exception):
 
 def guarded_transport(settings: Settings, allow: AllowList) -> httpx.AsyncHTTPTransport:
     """A transport whose every connection (first request and each redirect hop) passes the address guard."""
-    limits = httpx.Limits(max_connections=settings.http.concurrency, max_keepalive_connections=settings.http.concurrency)
+    limits = httpx.Limits(
+        max_connections=settings.http.concurrency, max_keepalive_connections=settings.http.concurrency
+    )
     transport = httpx.AsyncHTTPTransport(limits=limits)
     # httpx 0.28 builds an httpcore pool without a way to pass a network backend; the pool reads this attribute
     # for every new connection (tests/reliability/test_security.py fails if that ever stops being so).
@@ -28,8 +30,9 @@ def guarded_transport(settings: Settings, allow: AllowList) -> httpx.AsyncHTTPTr
     return transport
 
 
-def make_client(settings: Settings, *, follow_redirects: bool, guard: AllowList | None = None,
-                **kwargs: object) -> httpx.AsyncClient:
+def make_client(
+    settings: Settings, *, follow_redirects: bool, guard: AllowList | None = None, **kwargs: object
+) -> httpx.AsyncClient:
     """An AsyncClient with a connection pool sized to the concurrency limit and our User-Agent; with `guard`,
     connections to non-public addresses (unless allow-listed) are refused when they are made."""
     http = settings.http

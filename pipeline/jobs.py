@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,10 @@ def job_settings() -> Settings:
     es = _airflow_connection("elasticsearch_default")
     if es is not None:
         settings = settings.model_copy(
-            update={"store": "elasticsearch", "elasticsearch": elasticsearch_from_connection(es, settings.elasticsearch)}
+            update={
+                "store": "elasticsearch",
+                "elasticsearch": elasticsearch_from_connection(es, settings.elasticsearch),
+            }
         )
     smtp = _airflow_connection("smtp_default")
     if smtp is not None and smtp.host:
@@ -123,8 +126,17 @@ def record_run(batches: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
     from pipeline.stores import open_configured_store
 
     totals: dict[str, Any] = {"run_id": run_id, "batches": len(batches), "at": datetime.now(UTC).isoformat()}
-    for key in ("feeds_ok", "feeds_not_modified", "feeds_failed", "feeds_skipped", "stored", "new_articles",
-                "events_stored", "store_errors", "entry_errors"):
+    for key in (
+        "feeds_ok",
+        "feeds_not_modified",
+        "feeds_failed",
+        "feeds_skipped",
+        "stored",
+        "new_articles",
+        "events_stored",
+        "store_errors",
+        "entry_errors",
+    ):
         totals[key] = sum(int(b.get(key, 0)) for b in batches)
     totals["failed_feeds"] = {k: v for b in batches for k, v in (b.get("failed_feeds") or {}).items()}
     with closing(open_configured_store(job_settings())) as store:
@@ -148,27 +160,13 @@ def alerts_job(digest: bool = False) -> dict[str, Any]:
 
 def feed_health_report(stale_days: float = 7.0) -> dict[str, list[dict[str, Any]]]:
     """Failing feeds, feeds disabled (410 Gone), feeds with no new items for `stale_days`."""
-    from pipeline.run import load_feed_states
+    from pipeline.health import feed_health, health_report
     from pipeline.stores import open_configured_store
 
     settings = job_settings()
     with closing(open_configured_store(settings)) as store:
-        states = load_feed_states(store)
-    now = datetime.now(UTC)
-    report: dict[str, list[dict[str, Any]]] = {"failing": [], "disabled": [], "stale": []}
-    for feed in load_feeds(settings.feeds_path):
-        state = states.get(feed.id)
-        if not feed.enabled or state is None:
-            continue
-        row = {"id": feed.id, "name": feed.name, "error": state.last_error, "failures": state.consecutive_failures}
-        if state.disabled:
-            report["disabled"].append({**row, "reason": state.disabled_reason})
-        elif state.consecutive_failures:
-            report["failing"].append(row)
-        newest = state.last_new_articles_at
-        if not state.disabled and state.last_success and (newest is None or now - newest > timedelta(days=stale_days)):
-            report["stale"].append({**row, "last_new": newest.isoformat() if newest else None})
-    return report
+        rows = feed_health(store, load_feeds(settings.feeds_path))
+    return health_report(rows, stale_days)
 
 
 def maintenance_job(stale_days: float = 7.0) -> dict[str, Any]:
@@ -186,16 +184,20 @@ def maintenance_job(stale_days: float = 7.0) -> dict[str, Any]:
             outcome["elasticsearch"] = es.setup()
     report = feed_health_report(stale_days)
     outcome["feed_health"] = report
-    lines = [f"{kind}: {row['id']} ({row.get('reason') or row.get('error') or row.get('last_new') or 'no new items'})"
-             for kind, rows in report.items() for row in rows]
+    lines = [
+        f"{kind}: {row['id']} ({row.get('reason') or row.get('error') or row.get('last_new') or 'no new items'})"
+        for kind, rows in report.items()
+        for row in rows
+    ]
     for line in lines or ["all feeds healthy"]:
         log.info("feed health: %s", line)
     operators = settings.operators
     if operators and lines:
         now = datetime.now(UTC)
         subject, text, html = render_feed_health(lines, now)
-        message = build_message(subject, text, html, operators, settings.smtp, make_msgid(domain="newswatch.local"), now)
+        message = build_message(
+            subject, text, html, operators, settings.smtp, make_msgid(domain="newswatch.local"), now
+        )
         with closing(Mailer(settings.smtp, settings.outbox_dir)) as mailer:
             outcome["emailed"] = mailer.send(message, f"feed-health-{now:%Y%m%d%H%M%S}")
     return outcome
-

@@ -252,8 +252,10 @@ def _request(client: httpx.Client, settings: KibanaSettings, method: str, path: 
     except httpx.HTTPError as exc:
         raise KibanaError(f"cannot reach Kibana at {where}: {type(exc).__name__}: {exc}") from None
     if response.status_code in (401, 403):
-        raise KibanaLoginRefused(f"Kibana at {where} refused the login (HTTP {response.status_code}): set KIBANA_USERNAME and "
-                          "KIBANA_PASSWORD, or KIBANA_API_KEY, for a user allowed to manage saved objects")
+        raise KibanaLoginRefused(
+            f"Kibana at {where} refused the login (HTTP {response.status_code}): set KIBANA_USERNAME and "
+            "KIBANA_PASSWORD, or KIBANA_API_KEY, for a user allowed to manage saved objects"
+        )
     return response
 
 
@@ -273,8 +275,11 @@ def wait_until_available(settings: KibanaSettings, timeout: float, interval: flo
         while True:
             try:
                 response = _request(client, settings, "GET", "/api/status")
-                level = (response.json().get("status", {}).get("overall", {}).get("level")
-                         if response.status_code == 200 else None)
+                level = (
+                    response.json().get("status", {}).get("overall", {}).get("level")
+                    if response.status_code == 200
+                    else None
+                )
                 if level in ("available", "degraded"):
                     return
                 last = f"HTTP {response.status_code}" + (f", status {level}" if level else "")
@@ -300,9 +305,14 @@ def import_objects(settings: KibanaSettings, path: Path | None = None, *, overwr
     load_objects(path)  # a broken file is a configuration error, before anything is sent
     report = ImportReport()
     with _client(settings) as client:
-        response = _request(client, settings, "POST", "/api/saved_objects/_import",
-                            params={"overwrite": "true" if overwrite else "false"},
-                            files={"file": (path.name, path.read_bytes(), "application/ndjson")})
+        response = _request(
+            client,
+            settings,
+            "POST",
+            "/api/saved_objects/_import",
+            params={"overwrite": "true" if overwrite else "false"},
+            files={"file": (path.name, path.read_bytes(), "application/ndjson")},
+        )
         if response.status_code != 200:
             raise KibanaError(f"Kibana rejected the import (HTTP {response.status_code}): {_message(response)}")
         body = response.json()
@@ -320,7 +330,9 @@ def import_objects(settings: KibanaSettings, path: Path | None = None, *, overwr
 
 
 def create_rule(settings: KibanaSettings, path: Path | None = None, rule_id: str = "newswatch-ct-agreements") -> str:
-    """Create the Kibana alerting rule of `path` (an Elasticsearch query rule) under `rule_id`; 'created' or 'exists'."""
+    """Create the Kibana alerting rule of `path` (an Elasticsearch query rule) under `rule_id`.
+
+    Returns 'created' or 'exists'."""
     path = path or rule_path()
     try:
         body = json.loads(path.read_text(encoding="utf-8"))

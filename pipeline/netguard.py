@@ -85,21 +85,29 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self.allow = allow
         self.inner = inner or httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: Iterable[object] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[object] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         addresses = await resolve(host, port)
         refuse_non_public(host, addresses, self.allow)
         error: Exception = BlockedAddress(f"{host} has no address")
         for address in addresses:
             try:
-                return await self.inner.connect_tcp(str(address), port, timeout=timeout, local_address=local_address,
-                                                    socket_options=socket_options)  # type: ignore[arg-type]
+                return await self.inner.connect_tcp(
+                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )  # type: ignore[arg-type]
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         raise error
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[object] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[object] | None = None
+    ) -> httpcore.AsyncNetworkStream:
         raise BlockedAddress("unix sockets are never fetched")
 
     async def sleep(self, seconds: float) -> None:

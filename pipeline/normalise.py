@@ -19,9 +19,35 @@ from pipeline.models import Article
 
 TRACKING_PARAMS = frozenset(
     {
-        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid",
-        "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id", "vero_id", "cmpid",
-        "ocid", "ncid", "sr_share", "ref_src", "ref_url", "spm", "at_medium", "at_campaign", "rss", "s_cid",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "oly_anon_id",
+        "oly_enc_id",
+        "vero_id",
+        "cmpid",
+        "ocid",
+        "ncid",
+        "sr_share",
+        "ref_src",
+        "ref_url",
+        "spm",
+        "at_medium",
+        "at_campaign",
+        "rss",
+        "s_cid",
     }
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_")
@@ -117,9 +143,7 @@ def entry_text(entry: dict[str, Any]) -> tuple[str, str]:
     return summary, text
 
 
-def entry_date(
-    entry: dict[str, Any], fetched_at: datetime, tolerance: timedelta
-) -> tuple[datetime, list[str]]:
+def entry_date(entry: dict[str, Any], fetched_at: datetime, tolerance: timedelta) -> tuple[datetime, list[str]]:
     """Published date in UTC with flags: fallback to updated, then fetch time; far-future dates clamped."""
     for key, flag in (("published_parsed", None), ("updated_parsed", "date_from_updated")):
         parsed = entry.get(key)

@@ -23,7 +23,6 @@ from pipeline.normalise import drop_duplicates, normalise_entry
 from pipeline.stores.base import Store
 
 TagStage = Callable[[Iterable[Article]], Iterable[Article]]
-AlertStage = Callable[[Store, list[str]], int]  # gets the ids stored by the pass
 
 
 class Reporter(Protocol):
@@ -68,7 +67,6 @@ class RunSummary:
     stored: int = 0
     events_stored: int = 0
     store_errors: int = 0
-    alerts: int = 0
     seconds: float = 0.0
     failed_feeds: dict[str, str] = field(default_factory=dict)
     stored_ids: list[str] = field(default_factory=list, repr=False)
@@ -92,7 +90,6 @@ def run_pass(
     store: Store,
     *,
     tag: TagStage | None = None,
-    alerts: AlertStage | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
     now: datetime | None = None,
@@ -110,10 +107,18 @@ def run_pass(
     seen_in_pass: set[str] = set()
     reporter.stage("fetch", len(feeds))
     for start in range(0, len(feeds), settings.chunk_feeds):
-        _run_chunk(settings, feeds[start : start + settings.chunk_feeds], store, tag, reporter, force, now, dead,
-                   summary, seen_in_pass)
-    if alerts is not None:
-        summary.alerts = alerts(store, list(summary.stored_ids))
+        _run_chunk(
+            settings,
+            feeds[start : start + settings.chunk_feeds],
+            store,
+            tag,
+            reporter,
+            force,
+            now,
+            dead,
+            summary,
+            seen_in_pass,
+        )
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -136,8 +141,9 @@ def _run_chunk(
         reporter.advance("fetch")
         reporter.feed_done(result)
 
-    results = poll_feeds(feeds, load_feed_states(store, [f.id for f in feeds]), settings, force=force, now=now,
-                         on_result=on_feed)
+    results = poll_feeds(
+        feeds, load_feed_states(store, [f.id for f in feeds]), settings, force=force, now=now, on_result=on_feed
+    )
     _count_feeds(summary, results)
 
     counter: dict[str, int] = {}

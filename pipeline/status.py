@@ -68,5 +68,6 @@ def _anchors(trigger: Token) -> list[Token]:
 
 def _dated_before(doc: Doc, anchors: set[int], year: int | None) -> bool:
     """A year before the publication year attached to the event's words ("signed in 2015", "the 2009 treaty")."""
-    return any(dated_before(child.subtree, year)
-               for i in anchors for child in doc[i].children if child.dep_ in DATE_DEPS)
+    return any(
+        dated_before(child.subtree, year) for i in anchors for child in doc[i].children if child.dep_ in DATE_DEPS
+    )

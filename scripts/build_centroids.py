@@ -10,8 +10,18 @@ import pycountry
 from countryinfo import CountryInfo, CountryNotFoundError
 
 # Not in countryinfo's data.
-EXTRA = {"PS": [31.9, 35.2], "CW": [12.17, -68.99], "SX": [18.04, -63.07], "TC": [21.75, -71.58], "VG": [18.43, -64.62],
-         "VI": [18.34, -64.9], "AX": [60.12, 19.92], "BL": [17.9, -62.83], "MF": [18.08, -63.05], "BQ": [12.18, -68.24]}
+EXTRA = {
+    "PS": [31.9, 35.2],
+    "CW": [12.17, -68.99],
+    "SX": [18.04, -63.07],
+    "TC": [21.75, -71.58],
+    "VG": [18.43, -64.62],
+    "VI": [18.34, -64.9],
+    "AX": [60.12, 19.92],
+    "BL": [17.9, -62.83],
+    "MF": [18.08, -63.05],
+    "BQ": [12.18, -68.24],
+}
 OUT = Path(__file__).resolve().parent.parent / "config" / "elasticsearch" / "country-centroids.json"
 
 

@@ -55,11 +55,15 @@ ARTICLE_TEXT = [
 def article_page(n: int) -> bytes:
     paragraphs = "".join(f"<p>{p}</p>" for p in ARTICLE_TEXT)
     return (
-        "<!DOCTYPE html><html><head><title>Article {n}</title></head><body>"
-        "<nav><a href='/'>Home</a> <a href='/world'>World</a></nav>"
-        f"<article><h1>Full story {n}</h1>{paragraphs}</article>"
-        "<footer>Copyright Example News. All rights reserved.</footer></body></html>"
-    ).replace("{n}", str(n)).encode()
+        (
+            "<!DOCTYPE html><html><head><title>Article {n}</title></head><body>"
+            "<nav><a href='/'>Home</a> <a href='/world'>World</a></nav>"
+            f"<article><h1>Full story {n}</h1>{paragraphs}</article>"
+            "<footer>Copyright Example News. All rights reserved.</footer></body></html>"
+        )
+        .replace("{n}", str(n))
+        .encode()
+    )
 
 
 def rss(items: list[tuple[str, str, str]], encoding: str = "utf-8") -> str:
@@ -138,7 +142,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if count <= int(segments[2]):
                     self.send(503, b"busy", "text/plain", {"Retry-After": "0"})
                 else:
-                    self.send(200, rss([("Recovered item", "http://example.org/recovered", "ok")]).encode(), "application/rss+xml")
+                    self.send(
+                        200,
+                        rss([("Recovered item", "http://example.org/recovered", "ok")]).encode(),
+                        "application/rss+xml",
+                    )
             elif head == "slow":
                 time.sleep(float(segments[1]))
                 self.send(200, rss([]).encode(), "application/rss+xml")
@@ -176,7 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif head == "html":
                 self.send(200, b"<html><body><p>Just a web page</p></body></html>", "text/html")
             elif head == "wrong-charset":
-                body = rss([("Caf\u00e9 r\u00e9sum\u00e9 na\u00efve", "http://example.org/cafe", "Cr\u00e8me")], "utf-8")
+                body = rss(
+                    [("Caf\u00e9 r\u00e9sum\u00e9 na\u00efve", "http://example.org/cafe", "Cr\u00e8me")], "utf-8"
+                )
                 self.send(200, body.encode("windows-1252"), "application/rss+xml; charset=utf-8")
             elif head == "summary-feed":
                 items = [

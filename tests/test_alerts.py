@@ -17,33 +17,13 @@ import yaml
 
 from pipeline.alerts import list_alerts, load_rules, run_alerts
 from pipeline.config import PROJECT_DIR, ConfigError, Settings, SmtpSettings
-from pipeline.models import Article
-from pipeline.normalise import content_hash, sha1
 from pipeline.run import run_pass
 from pipeline.stores import Store
 from pipeline.tagging import get_tagger
 from tests.feedserver import FeedServer
+from tests.helpers import ALERT_T0 as T0
+from tests.helpers import MOU, article, demo_feeds, with_smtp
 from tests.smtpserver import SmtpServer, free_port, start
-from tests.test_run import demo_feeds
-
-T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
-
-
-def with_smtp(settings: Settings, port: int, timeout_seconds: float = 5, **kw) -> Settings:
-    smtp = SmtpSettings(host="127.0.0.1", port=port, security="none", timeout=timeout_seconds, **kw)
-    return settings.model_copy(update={"smtp": smtp})
-
-
-def article(n: int, title: str, text: str, *, source: str = "Outlet", published: datetime = T0) -> Article:
-    a = Article(
-        id=sha1(f"https://outlet{n}.example/story"), url=f"https://outlet{n}.example/story", feed_id=f"feed{n}",
-        source=source, title=title, text=text, published_at=published, fetched_at=published,
-        content_hash=content_hash(title, text),
-    )
-    return next(iter(get_tagger("fast", str(PROJECT_DIR / "config")).tag([a])))
-
-
-MOU = "Malaysia and Thailand signed a memorandum of understanding on counter-terrorism and intelligence sharing."
 
 
 def html_part(message: EmailMessage) -> str:
@@ -54,7 +34,9 @@ def text_part(message: EmailMessage) -> str:
     return message.get_body(preferencelist=("plain",)).get_content()
 
 
-def test_pak_us_seed_produces_exactly_one_alert(settings: Settings, feed_server: FeedServer, store: Store, smtp: SmtpServer) -> None:
+def test_pak_us_seed_produces_exactly_one_alert(
+    settings: Settings, feed_server: FeedServer, store: Store, smtp: SmtpServer
+) -> None:
     settings = with_smtp(settings, smtp.port)
     brecorder = [f for f in demo_feeds(feed_server) if f.id == "brecorder"]
     run_pass(settings, brecorder, store, tag=get_tagger("fast", str(PROJECT_DIR / "config")))
@@ -81,7 +63,9 @@ def test_coalition_seed_produces_no_alert(settings: Settings, store: Store, smtp
 def test_three_outlets_one_email_with_three_sources(settings: Settings, store: Store, smtp: SmtpServer) -> None:
     reports = [
         article(1, "Malaysia, Thailand sign MoU", MOU, source="Malay Mail"),
-        article(2, "KL and Bangkok seal anti-terror pact", MOU, source="Bangkok Post", published=T0 + timedelta(hours=5)),
+        article(
+            2, "KL and Bangkok seal anti-terror pact", MOU, source="Bangkok Post", published=T0 + timedelta(hours=5)
+        ),
         article(3, "Thai-Malaysian security MoU signed", MOU, source="BenarNews", published=T0 + timedelta(days=1)),
     ]
     list(store.upsert(reports))
@@ -114,8 +98,12 @@ def test_late_indexed_article_is_not_missed(settings: Settings, store: Store, sm
     settings = with_smtp(settings, smtp.port)
     list(store.upsert([article(1, "Malaysia, Thailand sign MoU", MOU)]))
     run_alerts(store, settings)
-    old_news = article(2, "Indonesia and Australia sign counter-terrorism treaty",
-                       "Indonesia and Australia signed a counter-terrorism treaty.", published=T0 - timedelta(days=20))
+    old_news = article(
+        2,
+        "Indonesia and Australia sign counter-terrorism treaty",
+        "Indonesia and Australia signed a counter-terrorism treaty.",
+        published=T0 - timedelta(days=20),
+    )
     list(store.upsert([old_news]))  # published long ago, indexed now
     assert run_alerts(store, settings).sent == 1
     assert smtp.messages[-1]["Subject"].endswith("Australia \u2013 Indonesia")
@@ -130,7 +118,9 @@ def test_html_in_a_title_arrives_escaped(settings: Settings, store: Store, smtp:
     assert "&lt;script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
-def test_smtp_down_keeps_the_alert_pending_then_sends_it_once(settings: Settings, store: Store, smtp: SmtpServer) -> None:
+def test_smtp_down_keeps_the_alert_pending_then_sends_it_once(
+    settings: Settings, store: Store, smtp: SmtpServer
+) -> None:
     list(store.upsert([article(1, "Malaysia, Thailand sign MoU", MOU)]))
     down = run_alerts(store, with_smtp(settings, free_port()))
     assert down.sent == 0 and down.failed == 1
@@ -175,7 +165,9 @@ def test_outbox_without_smtp(settings: Settings, store: Store) -> None:
 def test_bad_rules_file_names_the_entry(tmp_path: Path) -> None:
     path = tmp_path / "alerts.yaml"
     path.write_text("rules:\n  - {id: r1, description: d, match: {event_types: [treaty]}, recipients: [a@b.c]}\n")
-    with pytest.raises(ConfigError, match=r"rules\[0\] \(id 'r1'\)\.match\.event_types\[0\]: Input should be 'agreement'"):
+    with pytest.raises(
+        ConfigError, match=r"rules\[0\] \(id 'r1'\)\.match\.event_types\[0\]: Input should be 'agreement'"
+    ):
         load_rules(path)
     path.write_text("rules:\n  - {id: r1, description: d, match: {}, recipients: [nobody]}\n")
     with pytest.raises(ConfigError, match="not an email address"):
@@ -190,7 +182,9 @@ def test_cli_preview_renders_without_recording(settings: Settings, tmp_path: Pat
     demo = str(PROJECT_DIR / "config" / "feeds.demo.yaml")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, env=env, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, env=env, timeout=300
+        )
 
     # store only (alerts would record and send): run with a rules file that has no enabled rule
     env["NEWSWATCH_CONFIG_DIR"] = str(tmp_path / "config")

@@ -3,24 +3,11 @@ exception: each is either parsed into articles or recorded as a feed error, and 
 
 from __future__ import annotations
 
-import re
-
-from pipeline.config import PROJECT_DIR, FeedConfig, Settings
+from pipeline.config import Settings
 from pipeline.feeds import STATE_NAMESPACE
 from pipeline.run import run_pass
 from pipeline.stores import Store
-
-BAD_FEEDS = PROJECT_DIR / "tests" / "data" / "bad-feeds"
-LIVE_MARKUP = re.compile(r"<\s*(script|iframe|object|embed|applet|style|meta|link|frame)\b|\bon[a-z]+\s*=\s*['\"]", re.I)
-
-
-def bad_feed_configs() -> list[FeedConfig]:
-    files = sorted(p for p in BAD_FEEDS.rglob("*.xml"))
-    assert len(files) > 700, f"expected the bad-feeds corpus at {BAD_FEEDS}"
-    return [
-        FeedConfig(id=re.sub(r"[^a-z0-9_-]", "-", str(p.relative_to(BAD_FEEDS)).lower()), name=p.name, url=str(p))
-        for p in files
-    ]
+from tests.helpers import LIVE_MARKUP, bad_feed_configs
 
 
 def test_every_bad_feed_is_parsed_or_recorded(settings: Settings, store: Store) -> None:

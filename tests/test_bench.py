@@ -34,8 +34,18 @@ def test_end_to_end_pass_in_a_child_process_stores_every_article(tmp_path: Path)
 
 def test_the_report_table_has_every_figure_of_the_last_run() -> None:
     results = json.loads(RESULTS.read_text())
-    for key in ("repoll_500_seconds", "poll_ratio", "tagging_fast_ratio", "tagging_full_ratio", "es_upsert_ratio",
-                "end_to_end_ratio", "growth_time_ratio", "growth_memory_ratio", "machine", "date"):
+    for key in (
+        "repoll_500_seconds",
+        "poll_ratio",
+        "tagging_fast_ratio",
+        "tagging_full_ratio",
+        "es_upsert_ratio",
+        "end_to_end_ratio",
+        "growth_time_ratio",
+        "growth_memory_ratio",
+        "machine",
+        "date",
+    ):
         assert key in results, key
     rendered = table(results)
     for key in ("poll_ratio", "tagging_fast_ratio", "es_upsert_ratio", "end_to_end_sqlite_ratio", "growth_time_ratio"):

@@ -54,11 +54,19 @@ def test_compose_file_is_valid_against_the_spec(compose: dict[str, Any]) -> None
 def test_the_stack_has_its_services_each_with_a_health_check(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert {"elasticsearch", "kibana", "mailpit", "setup", "airflow"} <= set(services)
-    assert {"postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-            "airflow-triggerer"} <= set(services)
+    assert {
+        "postgres",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+    } <= set(services)
     for name, service in services.items():
         assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
-    assert services["elasticsearch"]["image"].startswith("docker.elastic.co/elasticsearch/elasticsearch:${STACK_VERSION")
+    assert services["elasticsearch"]["image"].startswith(
+        "docker.elastic.co/elasticsearch/elasticsearch:${STACK_VERSION"
+    )
     assert services["kibana"]["image"].startswith("docker.elastic.co/kibana/kibana:${STACK_VERSION")
     assert {p.split(":")[-1] for p in services["mailpit"]["ports"]} == {"1025", "8025"}
 
@@ -70,8 +78,12 @@ def test_dependency_order(compose: dict[str, Any]) -> None:
     assert depends(services["airflow"]) == {"elasticsearch": "service_healthy", "mailpit": "service_healthy"}
     assert depends(services["airflow-init"]) == {"postgres": "service_healthy"}
     for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
-        assert depends(services[name]) == {"elasticsearch": "service_healthy", "mailpit": "service_healthy",
-                                           "postgres": "service_healthy", "airflow-init": "service_completed_successfully"}
+        assert depends(services[name]) == {
+            "elasticsearch": "service_healthy",
+            "mailpit": "service_healthy",
+            "postgres": "service_healthy",
+            "airflow-init": "service_completed_successfully",
+        }
     # No cycles: a topological order exists.
     order: list[str] = []
     pending = dict.fromkeys(services)
@@ -87,8 +99,14 @@ def test_profiles_pick_standalone_or_the_full_airflow(compose: dict[str, Any], e
     services = compose["services"]
     assert services["airflow"]["profiles"] == ["simple"] and services["airflow"]["command"] == "standalone"
     full = [n for n, s in services.items() if s.get("profiles") == ["full"]]
-    assert sorted(full) == ["airflow-apiserver", "airflow-dag-processor", "airflow-init", "airflow-scheduler",
-                            "airflow-triggerer", "postgres"]
+    assert sorted(full) == [
+        "airflow-apiserver",
+        "airflow-dag-processor",
+        "airflow-init",
+        "airflow-scheduler",
+        "airflow-triggerer",
+        "postgres",
+    ]
     always = {n for n, s in services.items() if not s.get("profiles")}
     assert always == {"elasticsearch", "kibana", "mailpit", "setup"}
     assert env_example["COMPOSE_PROFILES"] == "simple"
@@ -109,12 +127,18 @@ def test_security_is_on_and_every_secret_comes_from_env(compose: dict[str, Any],
     assert ".env" in (PROJECT_DIR / ".gitignore").read_text().split()
 
 
-def test_airflow_connections_are_valid_json_after_interpolation(compose: dict[str, Any], env_example: dict[str, str]) -> None:
+def test_airflow_connections_are_valid_json_after_interpolation(
+    compose: dict[str, Any], env_example: dict[str, str]
+) -> None:
     env = compose["services"]["airflow"]["environment"]
     es = json.loads(interpolate(env["AIRFLOW_CONN_ELASTICSEARCH_DEFAULT"], env_example))
     smtp = json.loads(interpolate(env["AIRFLOW_CONN_SMTP_DEFAULT"], env_example))
-    assert (es["host"], es["port"], es["login"], es["password"]) == ("elasticsearch", 9200, "elastic",
-                                                                      env_example["ELASTIC_PASSWORD"])
+    assert (es["host"], es["port"], es["login"], es["password"]) == (
+        "elasticsearch",
+        9200,
+        "elastic",
+        env_example["ELASTIC_PASSWORD"],
+    )
     assert (smtp["host"], smtp["port"], smtp["extra"]["security"]) == ("mailpit", 1025, "none")
     assert interpolate(env["NEWSWATCH_FEEDS_FILE"], env_example) == "/opt/newswatch/config/feeds.demo.yaml"
     assert (PROJECT_DIR / env_example["NEWSWATCH_FEEDS"]).exists()
@@ -128,17 +152,20 @@ def test_setup_applies_the_template_and_imports_the_dashboards(compose: dict[str
     assert compose["services"]["setup"]["restart"] == "no"
 
 
-def test_dockerfile_installs_exactly_requirements_txt() -> None:
+def test_dockerfile_installs_exactly_the_locked_set() -> None:
     dockerfile = (PROJECT_DIR / "Dockerfile.airflow").read_text(encoding="utf-8")
     lines = [line.strip() for line in dockerfile.splitlines() if line.strip() and not line.startswith("#")]
-    assert lines[lines.index(next(x for x in lines if x.startswith("FROM")))].startswith("FROM apache/airflow:${AIRFLOW_VERSION}")
+    assert lines[lines.index(next(x for x in lines if x.startswith("FROM")))].startswith(
+        "FROM apache/airflow:${AIRFLOW_VERSION}"
+    )
     installs = [line for line in lines if "pip install" in line]
     assert installs == [
-        'RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /opt/newswatch/requirements.txt',
+        "RUN pip install --no-cache-dir --require-hashes -r /opt/newswatch/requirements-airflow.txt",
         "RUN pip install --no-cache-dir --no-deps -e /opt/newswatch",  # the project itself, nothing else
     ]
-    assert "COPY --chown=airflow:0 requirements.txt /opt/newswatch/requirements.txt" in lines
-    pinned = re.search(r"^apache-airflow==(\S+)$", (PROJECT_DIR / "requirements-airflow.txt").read_text(), re.M)
+    assert "COPY --chown=airflow:0 requirements-airflow.txt /opt/newswatch/requirements-airflow.txt" in lines
+    pinned = re.search(r"^apache-airflow==(\S+) \\$", (PROJECT_DIR / "requirements-airflow.txt").read_text(), re.M)
     assert pinned and f"ARG AIRFLOW_VERSION={pinned.group(1)}" in lines  # the same Airflow as the tests run
     requirements = (PROJECT_DIR / "requirements.txt").read_text()
     assert "en-core-web-sm" in requirements  # spaCy's model comes with requirements.txt
+    assert "en-core-web-sm" in (PROJECT_DIR / "requirements-airflow.txt").read_text()

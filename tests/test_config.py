@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, PROJECT_DIR, load_feeds, load_settings
+from pipeline.config import PROJECT_DIR, ConfigError, load_feeds, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -36,11 +36,14 @@ def test_demo_paths_resolve_against_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("feeds:\n  - {id: ok, name: A, url: http://a/}\n  - {id: dawn, name: Dawn}\n",
-         "feeds[1] (id 'dawn').url: Field required"),
+        (
+            "feeds:\n  - {id: ok, name: A, url: http://a/}\n  - {id: dawn, name: Dawn}\n",
+            "feeds[1] (id 'dawn').url: Field required",
+        ),
         ("feeds:\n  - {id: Bad Id, name: A, url: http://a/}\n", "feeds[0] (id 'Bad Id').id: Value error"),
         ("feeds:\n  - {id: a, name: A, url: gopher://a/}\n", "feeds[0] (id 'a').url"),
         ("feeds:\n  - {id: a, name: A, url: http://a/, country: Malaysia}\n", "country: Value error, must be an ISO"),
+        ("feeds:\n  - {id: a, name: A, url: http://a/, speaks_for: XX}\n", "speaks_for: Value error, must be an ISO"),
         ("feeds:\n  - {id: a, name: A, url: http://a/, fulltext: sometimes}\n", "fulltext"),
         ("feeds:\n  - {id: a, name: A, url: http://a/, colour: red}\n", "colour: Extra inputs"),
         ("feeds:\n  - {id: a, name: A, url: http://a/}\n  - {id: a, name: B, url: http://b/}\n", "used twice"),
@@ -78,12 +81,20 @@ def test_settings_precedence_and_errors(tmp_path: Path, monkeypatch: pytest.Monk
         load_settings()
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d["status_patterns"].update(done=[]), r"Value error, status_patterns: unknown status\(es\) \['done'\]"),
-    (lambda d: d["status_patterns"]["failed"][0]["pattern"][0].update(RIGHT_ID="verb"),
-     r"status_patterns\.failed\[0\] \(id 'negated'\): Value error, pattern 'negated' has no node with RIGHT_ID"),
-    (lambda d: d["instruments"].update(treaty={"mou": ["mou"]}), r"unknown event type\(s\) \['treaty'\]"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda d: d["status_patterns"].update(done=[]),
+            r"Value error, status_patterns: unknown status\(es\) \['done'\]",
+        ),
+        (
+            lambda d: d["status_patterns"]["failed"][0]["pattern"][0].update(RIGHT_ID="verb"),
+            r"status_patterns\.failed\[0\] \(id 'negated'\): Value error, pattern 'negated' has no node with RIGHT_ID",
+        ),
+        (lambda d: d["instruments"].update(treaty={"mou": ["mou"]}), r"unknown event type\(s\) \['treaty'\]"),
+    ],
+)
 def test_event_rules_errors_name_the_file_and_entry(tmp_path: Path, change: object, message: str) -> None:
     import yaml
 

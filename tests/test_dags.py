@@ -25,14 +25,23 @@ from pipeline.feeds import STATE_NAMESPACE
 from pipeline.jobs import ingest_batch
 from pipeline.stores import open_configured_store
 from tests.feedserver import FeedServer
+from tests.helpers import DEMO
 from tests.smtpserver import SmtpServer
-from tests.test_run import DEMO
 
 DAGS = PROJECT_DIR / "dags"
 DAG_IDS = ["newswatch_alerts", "newswatch_ingest", "newswatch_maintenance"]
 PK_US_DIALOGUE = "[Newswatch] New bilateral dialogue: Pakistan \u2013 United States"
-HEAVY = ("spacy", "elasticsearch", "feedparser", "trafilatura", "lxml", "pipeline.config", "pipeline.jobs",
-         "pipeline.stores", "pipeline.tagging")
+HEAVY = (
+    "spacy",
+    "elasticsearch",
+    "feedparser",
+    "trafilatura",
+    "lxml",
+    "pipeline.config",
+    "pipeline.jobs",
+    "pipeline.stores",
+    "pipeline.tagging",
+)
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +60,9 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
-        result = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True,
-                                timeout=600)
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, timeout=600
+        )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         yield home
 
@@ -87,9 +97,13 @@ def job_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed_server: FeedSe
         if key.startswith(("NEWSWATCH_", "ELASTICSEARCH_", "AIRFLOW_CONN_", "AIRFLOW_VAR_")):
             monkeypatch.delenv(key)
     feeds = tmp_path / "feeds.yaml"
-    feeds.write_text("feeds:\n" + "".join(
-        f"  - {{id: {name.split('.')[0]}, name: '{name}', url: '{feed_server.url('/feeds/' + name)}'}}\n" for name in DEMO
-    ))
+    feeds.write_text(
+        "feeds:\n"
+        + "".join(
+            f"  - {{id: {name.split('.')[0]}, name: '{name}', url: '{feed_server.url('/feeds/' + name)}'}}\n"
+            for name in DEMO
+        )
+    )
     monkeypatch.setenv("NEWSWATCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("NEWSWATCH_CONFIG_DIR", str(PROJECT_DIR / "config"))  # restored if a job changes it
     monkeypatch.setenv("NEWSWATCH_FEEDS_FILE", str(feeds))
@@ -110,8 +124,13 @@ def asset_events() -> list[dict]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                .filter(AssetModel.name == "newswatch_articles").order_by(AssetEvent.id).all())
+        rows = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "newswatch_articles")
+            .order_by(AssetEvent.id)
+            .all()
+        )
         return [dict(row.extra or {}) for row in rows]
 
 
@@ -166,7 +185,10 @@ def test_ingest_dag_structure(airflow_home: Path) -> None:
     assert dag.timetable.expression == "*/15 * * * *"
     assert dag.catchup is False and dag.max_active_runs == 1
     assert {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks} == {
-        "plan": ["ingest"], "ingest": ["finish"], "finish": []}
+        "plan": ["ingest"],
+        "ingest": ["finish"],
+        "finish": [],
+    }
     ingest = dag.get_task("ingest")
     assert type(ingest).__name__ == "DecoratedMappedOperator"  # dynamic task mapping over the planned batches
     assert ingest.max_active_tis_per_dag == 4
@@ -290,10 +312,19 @@ def test_connections_the_airflow_way(
 
     es = urlsplit(es_url)
     connections = {
-        "elasticsearch_default": {"conn_type": "elasticsearch", "host": es.hostname, "port": es.port, "schema": "http",
-                                  "extra": json.dumps({"index_prefix": "dagtest"})},
-        "smtp_default": {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp.port,
-                         "extra": json.dumps({"security": "none", "from_addr": "airflow@newswatch.example"})},
+        "elasticsearch_default": {
+            "conn_type": "elasticsearch",
+            "host": es.hostname,
+            "port": es.port,
+            "schema": "http",
+            "extra": json.dumps({"index_prefix": "dagtest"}),
+        },
+        "smtp_default": {
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": smtp.port,
+            "extra": json.dumps({"security": "none", "from_addr": "airflow@newswatch.example"}),
+        },
     }
     conn_file = tmp_path / "connections.json"
     conn_file.write_text(json.dumps(connections))

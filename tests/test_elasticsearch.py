@@ -10,7 +10,7 @@ from pathlib import Path
 from pipeline.config import PROJECT_DIR, ElasticsearchSettings
 from pipeline.models import Event
 from pipeline.stores.elasticsearch import ElasticsearchStore
-from tests.test_store_contract import make
+from tests.helpers import make
 
 
 def test_setup_is_idempotent(es: ElasticsearchStore) -> None:
@@ -38,10 +38,18 @@ def test_setup_gives_an_older_index_the_fields_added_since(es: ElasticsearchStor
         del events[field]
     del old["mappings"]["properties"]["speaks_for"]
     es.es.indices.delete_index_template(name=es.alias)
-    es.es.indices.create(index=index, mappings=old["mappings"], settings={"analysis": analysis},
-                         aliases={es.alias: {"is_write_index": True}})
-    framed = make(1, countries=["MY", "US"], speaks_for="US", events=[Event(
-        type="dialogue", parties=["MY", "US"], dyad="MY-US", sentence="s", trigger="met", status="held")])
+    es.es.indices.create(
+        index=index,
+        mappings=old["mappings"],
+        settings={"analysis": analysis},
+        aliases={es.alias: {"is_write_index": True}},
+    )
+    framed = make(
+        1,
+        countries=["MY", "US"],
+        speaks_for="US",
+        events=[Event(type="dialogue", parties=["MY", "US"], dyad="MY-US", sentence="s", trigger="met", status="held")],
+    )
     assert [r.ok for r in es.upsert([framed])] == [False]  # the strict mapping refuses the new fields
     report = es.setup()
     assert report["mapping"] == "up to date with the template"
@@ -79,8 +87,11 @@ def test_cli_runs_the_pass_against_elasticsearch_and_never_prints_secrets(es_url
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSWATCH_", "ELASTICSEARCH_"))}
     secret = "s3cr3t-pa55word-for-test"
     env.update(
-        NEWSWATCH_HOME=str(tmp_path), NEWSWATCH_STORE="elasticsearch", ELASTICSEARCH_URL=es_url,
-        NEWSWATCH_ELASTICSEARCH__INDEX_PREFIX="clirun", ELASTICSEARCH_API_KEY=secret,
+        NEWSWATCH_HOME=str(tmp_path),
+        NEWSWATCH_STORE="elasticsearch",
+        ELASTICSEARCH_URL=es_url,
+        NEWSWATCH_ELASTICSEARCH__INDEX_PREFIX="clirun",
+        ELASTICSEARCH_API_KEY=secret,
     )
     demo = str(PROJECT_DIR / "config" / "feeds.demo.yaml")
     cmd = [sys.executable, "-m", "pipeline", "-vv", "run", "--feeds", demo, "--tagging", "fast"]
@@ -89,10 +100,13 @@ def test_cli_runs_the_pass_against_elasticsearch_and_never_prints_secrets(es_url
         assert result.returncode == 0, result.stderr
         assert "elasticsearch http://127.0.0.1" in result.stdout or es_url in result.stdout
         assert secret not in result.stdout + result.stderr
-        stats = subprocess.run([sys.executable, "-m", "pipeline", "stats", "--json"], capture_output=True, text=True,
-                               env=env, timeout=120)
+        stats = subprocess.run(
+            [sys.executable, "-m", "pipeline", "stats", "--json"], capture_output=True, text=True, env=env, timeout=120
+        )
         assert '"articles": 27' in stats.stdout and secret not in stats.stdout + stats.stderr
     finally:
-        leftover = ElasticsearchStore.from_settings(ElasticsearchSettings(url=es_url, index_prefix="clirun"), setup=False)
+        leftover = ElasticsearchStore.from_settings(
+            ElasticsearchSettings(url=es_url, index_prefix="clirun"), setup=False
+        )
         leftover.drop()
         leftover.close()

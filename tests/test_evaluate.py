@@ -40,20 +40,33 @@ def test_score_arithmetic() -> None:
 
 def test_bad_gold_file_names_the_entry(tmp_path: Path) -> None:
     path = tmp_path / "gold.yaml"
-    path.write_text("- {id: x, title: t, text: t, concepts: [], countries: [], events: [{type: agreement}], alert: true}\n")
+    path.write_text(
+        "- {id: x, title: t, text: t, concepts: [], countries: [], events: [{type: agreement}], alert: true}\n"
+    )
     with pytest.raises(ConfigError, match=r"gold.yaml \[0\].*events\[0\]\.parties"):
         load_gold(path)
 
 
 def run_cli(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], input=stdin, capture_output=True, text=True,
-                          cwd=PROJECT_DIR, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        timeout=120,
+    )
 
 
 def test_tag_command_reports_bad_lines_and_tags_the_rest(tmp_path: Path) -> None:
     lines = [
-        json.dumps({"id": "1", "title": "Malaysia and Thailand sign MoU",
-                    "text": "The two countries signed an MoU on counter-terrorism and intelligence sharing."}),
+        json.dumps(
+            {
+                "id": "1",
+                "title": "Malaysia and Thailand sign MoU",
+                "text": "The two countries signed an MoU on counter-terrorism and intelligence sharing.",
+            }
+        ),
         "{not json",
         json.dumps(["no", "object"]),
         "",
@@ -66,11 +79,26 @@ def test_tag_command_reports_bad_lines_and_tags_the_rest(tmp_path: Path) -> None
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in records] == ["1", "2"]
     first = records[0]
-    assert first["countries"] == ["MY", "TH"] and {"counter_terrorism", "intelligence_sharing"} <= set(first["concepts"])
-    assert first["events"] == [{"type": "agreement", "parties": ["MY", "TH"], "sentence": "Malaysia and Thailand sign MoU",
-                                "trigger": "sign", "instrument": "mou", "status": "signed", "ct_relevant": True,
-                                "confidence": 0.9, "evidence": {"trigger": "agreement.verbs+instruments",
-                                                                "status": "default", "concept": "article relevance 0.65"}}]
+    assert first["countries"] == ["MY", "TH"] and {"counter_terrorism", "intelligence_sharing"} <= set(
+        first["concepts"]
+    )
+    assert first["events"] == [
+        {
+            "type": "agreement",
+            "parties": ["MY", "TH"],
+            "sentence": "Malaysia and Thailand sign MoU",
+            "trigger": "sign",
+            "instrument": "mou",
+            "status": "signed",
+            "ct_relevant": True,
+            "confidence": 0.9,
+            "evidence": {
+                "trigger": "agreement.verbs+instruments",
+                "status": "default",
+                "concept": "article relevance 0.65",
+            },
+        }
+    ]
     assert records[1]["concepts"] == [] and records[1]["events"] == [] and records[1]["relevance"] == 0
     clean = run_cli("tag", "--fast", stdin=lines[0] + "\n")
     assert clean.returncode == 0 and json.loads(clean.stdout)["id"] == "1"

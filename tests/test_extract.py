@@ -19,7 +19,9 @@ def allow_loopback(settings: Settings) -> Settings:
     return settings.model_copy(update={"fulltext": settings.fulltext.model_copy(update={"allow_hosts": ["127.0.0.1"]})})
 
 
-def summary_articles(settings: Settings, server: FeedServer, fulltext: str = "auto") -> tuple[FeedConfig, list[Article]]:
+def summary_articles(
+    settings: Settings, server: FeedServer, fulltext: str = "auto"
+) -> tuple[FeedConfig, list[Article]]:
     cfg = FeedConfig(id="summ", name="Summaries", url=server.url("/summary-feed"), fulltext=fulltext)
     result = poll_feeds([cfg], {}, settings)[0]
     assert result.status == "ok"
@@ -77,9 +79,18 @@ def test_never_mode_and_long_feed_text_skip_fetching(settings: Settings, feed_se
 @pytest.mark.parametrize(
     "url",
     [
-        "http://127.0.0.1/", "http://localhost/", "http://10.1.2.3/", "http://192.168.1.1/", "http://172.16.0.1/",
-        "http://169.254.169.254/latest/meta-data/", "http://[::1]/", "http://[fd00:ec2::254]/",
-        "http://100.64.0.1/", "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/", "ftp://example.org/",
+        "http://127.0.0.1/",
+        "http://localhost/",
+        "http://10.1.2.3/",
+        "http://192.168.1.1/",
+        "http://172.16.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/",
+        "http://[fd00:ec2::254]/",
+        "http://100.64.0.1/",
+        "http://0.0.0.0/",
+        "http://[::ffff:127.0.0.1]/",
+        "ftp://example.org/",
     ],
 )
 def test_guard_refuses_non_public_addresses(url: str) -> None:

@@ -13,8 +13,11 @@ from tests.feedserver import FeedServer
 
 
 def feed(server: FeedServer, path: str, fid: str | None = None) -> FeedConfig:
-    return FeedConfig(id=fid or path.strip("/").replace("/", "-").replace(".", "-").lower()[:60] or "root",
-                      name=path, url=server.url(path))
+    return FeedConfig(
+        id=fid or path.strip("/").replace("/", "-").replace(".", "-").lower()[:60] or "root",
+        name=path,
+        url=server.url(path),
+    )
 
 
 def poll_one(settings: Settings, cfg: FeedConfig, state: FeedState | None = None, **kw) -> FetchResult:
@@ -168,7 +171,9 @@ def test_disabled_in_config_is_not_polled(settings: Settings, feed_server: FeedS
 
 def test_concurrency_limit_is_respected(settings: Settings, feed_server: FeedServer) -> None:
     """Eight feeds that each take 0.3 s with a limit of 2 cannot all be in flight at once."""
-    settings = settings.model_copy(update={"http": settings.http.model_copy(update={"concurrency": 2, "read_timeout": 5})})
+    settings = settings.model_copy(
+        update={"http": settings.http.model_copy(update={"concurrency": 2, "read_timeout": 5})}
+    )
     feeds = [FeedConfig(id=f"s{i}", name="s", url=feed_server.url(f"/slow/0.3?n={i}")) for i in range(8)]
     in_flight, peak = 0, 0
     poller = FeedPoller(settings)

@@ -77,7 +77,9 @@ def test_the_check_finds_what_would_break(objects: list[dict[str, Any]], fields:
     assert any("panel_1 -> visualization no-such-visualization is not in the file" in p for p in problems)
 
 
-def test_data_view_is_the_article_alias_with_published_at(objects: list[dict[str, Any]], fields: dict[str, str]) -> None:
+def test_data_view_is_the_article_alias_with_published_at(
+    objects: list[dict[str, Any]], fields: dict[str, str]
+) -> None:
     [view] = by_type(objects, "index-pattern")
     alias = ElasticsearchStore.from_settings(ElasticsearchSettings(url="http://127.0.0.1:9"), setup=False).alias
     assert view["attributes"]["title"] == alias == "newswatch-articles"
@@ -116,7 +118,11 @@ def test_alerting_rule_definition_matches_the_mapping(fields: dict[str, str]) ->
 
 def test_kql_fields() -> None:
     assert kql_fields('countries:MY and not title:"x: y"') == {"countries", "title"}
-    assert kql_fields("events:{ type:dialogue } and events:{ parties:PK }") == {"events", "events.type", "events.parties"}
+    assert kql_fields("events:{ type:dialogue } and events:{ parties:PK }") == {
+        "events",
+        "events.type",
+        "events.parties",
+    }
     assert kql_fields("") == set()
 
 
@@ -197,12 +203,19 @@ class _KibanaHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         url = urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.kibana.requests.append({"method": "POST", "path": url.path, "query": parse_qs(url.query),
-                                     "headers": dict(self.headers), "body": body})
+        self.kibana.requests.append(
+            {
+                "method": "POST",
+                "path": url.path,
+                "query": parse_qs(url.query),
+                "headers": dict(self.headers),
+                "body": body,
+            }
+        )
         if not self._authorised():
             return
         if self.headers.get("kbn-xsrf") is None:
-            self._answer(400, {"message": 'Request must contain a kbn-xsrf header.'})
+            self._answer(400, {"message": "Request must contain a kbn-xsrf header."})
             return
         path = re.sub(r"^/s/[a-z0-9_-]+(?=/api/)", "", url.path)  # a space's copy of the API
         if path.startswith("/api/alerting/rule/"):
@@ -223,8 +236,11 @@ class _KibanaHandler(BaseHTTPRequestHandler):
             self._answer(415, {"message": "Unsupported Media Type"})
             return
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-        files = [part for part in message.iter_parts() if part.get_param("name", header="content-disposition") == "file"]
+            f"Content-Type: {content_type}\r\n\r\n".encode() + body
+        )
+        files = [
+            part for part in message.iter_parts() if part.get_param("name", header="content-disposition") == "file"
+        ]
         if len(files) != 1 or not files[0].get_filename("").endswith(".ndjson"):
             self._answer(400, {"message": "[request body.file]: expected an .ndjson file"})
             return
@@ -249,11 +265,19 @@ def kibana() -> Iterator[KibanaStandIn]:
 def newswatch(*args: str, url: str, password: str = PASSWORD) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSWATCH_", "KIBANA_"))}
     env.update({"KIBANA_URL": url, "KIBANA_USERNAME": USER, "KIBANA_PASSWORD": password, "COLUMNS": "200"})
-    return subprocess.run([sys.executable, "-m", "pipeline", "kibana", *args], capture_output=True, text=True,
-                          env=env, timeout=120, cwd=PROJECT_DIR)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "kibana", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=PROJECT_DIR,
+    )
 
 
-def test_import_posts_the_file_and_reports_what_was_created(kibana: KibanaStandIn, objects: list[dict[str, Any]]) -> None:
+def test_import_posts_the_file_and_reports_what_was_created(
+    kibana: KibanaStandIn, objects: list[dict[str, Any]]
+) -> None:
     first = newswatch("import", "--rule", url=kibana.url)
     assert first.returncode == 0, first.stdout + first.stderr
     [request, rule_request] = [r for r in kibana.requests if r["method"] == "POST"]
@@ -268,18 +292,31 @@ def test_import_posts_the_file_and_reports_what_was_created(kibana: KibanaStandI
     again = newswatch("import", "--rule", "--json", url=kibana.url)
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
-    assert (len(report["created"]), len(report["overwritten"]), report["errors"], report["rule"]) == (0, 8, [], "exists")
+    assert (len(report["created"]), len(report["overwritten"]), report["errors"], report["rule"]) == (
+        0,
+        8,
+        [],
+        "exists",
+    )
     assert PASSWORD not in first.stdout + first.stderr + again.stdout + again.stderr
 
 
 def test_import_into_a_space_after_waiting_for_kibana(kibana: KibanaStandIn) -> None:
     kibana.unavailable_polls = 2
     done = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from pipeline.kibana import wait_until_available, import_objects; from pipeline.config import KibanaSettings;"
-         f"s = KibanaSettings(url={kibana.url!r}, username={USER!r}, password={PASSWORD!r}, space='analysts');"
-         "wait_until_available(s, timeout=30, interval=0.05); r = import_objects(s); print(len(r.created))"],
-        capture_output=True, text=True, timeout=120, cwd=PROJECT_DIR)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pipeline.kibana import wait_until_available, import_objects; "
+            "from pipeline.config import KibanaSettings;"
+            f"s = KibanaSettings(url={kibana.url!r}, username={USER!r}, password={PASSWORD!r}, space='analysts');"
+            "wait_until_available(s, timeout=30, interval=0.05); r = import_objects(s); print(len(r.created))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PROJECT_DIR,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "8"
     polls = [r["path"] for r in kibana.requests if r["method"] == "GET"]

@@ -30,12 +30,18 @@ def test_the_test_split_is_frozen() -> None:
 
 
 def item(url: str, **labels: object) -> dict[str, object]:
-    base = {"id": url.rsplit("/", 1)[-1], "url": url, "source": "Voice of America",
-            "licence": "public domain (work of the U.S. Government, VOA)", "published": "2015-11-19",
-            "title": "Malaysia, US sign counterterrorism agreement",
-            "text": "Malaysia and the United States signed an agreement on counterterrorism.", "kind": "agreement",
-            "alert": True, "events": [{"type": "agreement", "parties": ["US", "MY"], "status": "signed",
-                                       "ct_relevant": True}]}
+    base = {
+        "id": url.rsplit("/", 1)[-1],
+        "url": url,
+        "source": "Voice of America",
+        "licence": "public domain (work of the U.S. Government, VOA)",
+        "published": "2015-11-19",
+        "title": "Malaysia, US sign counterterrorism agreement",
+        "text": "Malaysia and the United States signed an agreement on counterterrorism.",
+        "kind": "agreement",
+        "alert": True,
+        "events": [{"type": "agreement", "parties": ["US", "MY"], "status": "signed", "ct_relevant": True}],
+    }
     return {**base, **labels}
 
 
@@ -57,16 +63,25 @@ def test_add_puts_items_in_their_hashed_split_and_refuses_repeats(tmp_path: Path
     assert add_items([tmp_path / "again.yaml"], folder=tmp_path, skip_known=True)["skipped"] == 1
 
 
-@pytest.mark.parametrize("labels, message", [
-    ({"licence": "all rights reserved"}, "does not allow reuse"),
-    ({"alert": False}, "alert is False but the events say True"),
-    ({"events": [{"type": "agreement", "parties": ["MY", "XX"], "status": "signed", "ct_relevant": True}]},
-     "'XX' is not an ISO 3166-1"),
-    ({"events": [{"type": "agreement", "parties": ["MY", "US"], "status": "failed", "ct_relevant": True}]},
-     r"events\[0\]\.status: Input should be"),
-])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ({"licence": "all rights reserved"}, "does not allow reuse"),
+        ({"alert": False}, "alert is False but the events say True"),
+        (
+            {"events": [{"type": "agreement", "parties": ["MY", "XX"], "status": "signed", "ct_relevant": True}]},
+            "'XX' is not an ISO 3166-1",
+        ),
+        (
+            {"events": [{"type": "agreement", "parties": ["MY", "US"], "status": "failed", "ct_relevant": True}]},
+            r"events\[0\]\.status: Input should be",
+        ),
+    ],
+)
 def test_a_bad_item_is_named_and_nothing_is_added(tmp_path: Path, labels: dict[str, object], message: str) -> None:
-    path = write(tmp_path / "bad.yaml", [item("https://www.voanews.com/a/good"), item("https://www.voanews.com/a/bad", **labels)])
+    path = write(
+        tmp_path / "bad.yaml", [item("https://www.voanews.com/a/good"), item("https://www.voanews.com/a/bad", **labels)]
+    )
     with pytest.raises(ConfigError, match=message) as caught:
         add_items([path], folder=tmp_path)
     assert "bad.yaml" in str(caught.value) and "[1]" in str(caught.value)
@@ -74,8 +89,9 @@ def test_a_bad_item_is_named_and_nothing_is_added(tmp_path: Path, labels: dict[s
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, cwd=PROJECT_DIR,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, cwd=PROJECT_DIR, timeout=600
+    )
 
 
 def test_eval_split_and_baseline_print_their_figures() -> None:

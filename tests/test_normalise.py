@@ -1,5 +1,5 @@
-from datetime import UTC, datetime, timedelta
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -38,7 +38,10 @@ def test_normalise_entry_fields() -> None:
     published = time.struct_time((2024, 5, 14, 0, 18, 0, 1, 135, 0))
     article = normalise_entry(
         entry(published_parsed=published, content=[{"value": "<p>Long <b>text</b> here</p>"}]),
-        feed_id="f", source="Feed", language="en", fetched_at=FETCHED,
+        feed_id="f",
+        source="Feed",
+        language="en",
+        fetched_at=FETCHED,
     )
     assert article.title == "A & B"
     assert article.canonical_url == "https://example.com/x"
@@ -50,7 +53,9 @@ def test_normalise_entry_fields() -> None:
 
 
 def test_id_is_sha1_of_canonical_url() -> None:
-    a = normalise_entry(entry(link="https://example.com/x?utm_source=a#top"), feed_id="f", source="F", language="en", fetched_at=FETCHED)
+    a = normalise_entry(
+        entry(link="https://example.com/x?utm_source=a#top"), feed_id="f", source="F", language="en", fetched_at=FETCHED
+    )
     b = normalise_entry(entry(link="https://EXAMPLE.com/x"), feed_id="g", source="G", language="en", fetched_at=FETCHED)
     assert a.id == b.id
     assert len(list(drop_duplicates([a, b]))) == 1

@@ -17,15 +17,12 @@ from pipeline.run import run_pass
 from pipeline.stores import Store, UpsertResult
 from tests.conftest import SAMPLES
 from tests.feedserver import FeedServer
-
-DEMO = ["malaymail.rss.xml", "brecorder.rss.xml", "benarnews.atom.xml", "analysis.atom.xml", "world-wire.rss.xml"]
-
-
-def demo_feeds(server: FeedServer) -> list[FeedConfig]:
-    return [FeedConfig(id=name.split(".")[0], name=name, url=server.url(f"/feeds/{name}")) for name in DEMO]
+from tests.helpers import demo_feeds
 
 
-def test_pass_stores_everything_once_and_rerun_stores_nothing(settings: Settings, feed_server: FeedServer, store: Store) -> None:
+def test_pass_stores_everything_once_and_rerun_stores_nothing(
+    settings: Settings, feed_server: FeedServer, store: Store
+) -> None:
     first = run_pass(settings, demo_feeds(feed_server), store)
     assert first.feeds_ok == 5 and first.feeds_failed == 0
     assert first.entries == 28 and first.duplicates == 1
@@ -42,14 +39,19 @@ def test_pass_stores_everything_once_and_rerun_stores_nothing(settings: Settings
     assert third.feeds_ok == 5 and third.already_seen == 27 and third.stored == 0
 
 
-def test_a_pass_in_small_chunks_stores_what_one_chunk_stores(settings: Settings, feed_server: FeedServer, store: Store) -> None:
-    """Feeds go through the stages a chunk at a time (memory stays bounded); duplicates across chunks are still caught."""
+def test_a_pass_in_small_chunks_stores_what_one_chunk_stores(
+    settings: Settings, feed_server: FeedServer, store: Store
+) -> None:
+    """Feeds go through the stages a chunk at a time (memory stays bounded); duplicates across chunks are
+    still caught."""
     chunked = run_pass(settings.model_copy(update={"chunk_feeds": 2}), demo_feeds(feed_server), store)
     assert (chunked.feeds_ok, chunked.entries, chunked.duplicates, chunked.stored) == (5, 28, 1, 27)
     assert store.count() == 27 and len(chunked.stored_ids) == 27
 
 
-def test_feeds_in_separate_passes_store_what_one_pass_stores(settings: Settings, feed_server: FeedServer, store: Store) -> None:
+def test_feeds_in_separate_passes_store_what_one_pass_stores(
+    settings: Settings, feed_server: FeedServer, store: Store
+) -> None:
     """As the Airflow DAG's mapped batches do: a story already stored from another feed (with other text) is a
     duplicate, not a change, whichever batch runs first."""
     feeds = demo_feeds(feed_server)
@@ -99,19 +101,27 @@ class RejectingStore:
         return getattr(self.inner, name)
 
 
-def test_rejected_document_is_dead_lettered_and_refetched(settings: Settings, feed_server: FeedServer, store: Store) -> None:
+def test_rejected_document_is_dead_lettered_and_refetched(
+    settings: Settings, feed_server: FeedServer, store: Store
+) -> None:
     feeds = demo_feeds(feed_server)[:1]
     summary = run_pass(settings, feeds, RejectingStore(store, "Ringgit"))  # type: ignore[arg-type]
     assert summary.store_errors == 1 and summary.stored == 6
     letters = DeadLetters(settings.deadletter_dir).read("store")
-    assert len(letters) == 1 and "injected" in letters[0]["reason"] and letters[0]["payload"]["title"].startswith("Ringgit")
+    assert (
+        len(letters) == 1
+        and "injected" in letters[0]["reason"]
+        and letters[0]["payload"]["title"].startswith("Ringgit")
+    )
     # The feed's validators were not advanced, so the next pass gets the items again and stores the missing one.
     again = run_pass(settings, feeds, store)
     assert again.feeds_ok == 1 and again.stored == 1 and again.already_seen == 6
     assert store.count() == 7
 
 
-def test_broken_entry_is_dead_lettered(settings: Settings, feed_server: FeedServer, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broken_entry_is_dead_lettered(
+    settings: Settings, feed_server: FeedServer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Fault injection: the real normaliser handles every entry the samples have, so one is made to fail."""
     real = run_module.normalise_entry
 
@@ -126,33 +136,37 @@ def test_broken_entry_is_dead_lettered(settings: Settings, feed_server: FeedServ
     assert DeadLetters(settings.deadletter_dir).read("normalise")[0]["reason"].startswith("ValueError: injected")
 
 
-def test_tag_and_alert_stages_see_the_new_articles(settings: Settings, feed_server: FeedServer, store: Store) -> None:
-    seen: list[str] = []
+def test_tag_stage_and_the_summary_see_the_new_articles(
+    settings: Settings, feed_server: FeedServer, store: Store
+) -> None:
+    """The tag stage sees every new article; the summary names the ids stored (what the alerts job then reads
+    through its watermark, tests/test_alerts.py), and a second pass stores none."""
 
     def tag(articles: Iterable[Article]) -> Iterator[Article]:
         for a in articles:
             a.concepts = ["demo"] if "terror" in a.text.lower() else []
             yield a
 
-    def alerts(store_: Store, new_ids: list[str]) -> int:
-        seen.extend(new_ids)
-        return sum(1 for i in new_ids if (a := store_.get(i)) is not None and a.concepts)
-
-    summary = run_pass(settings, demo_feeds(feed_server), store, tag=tag, alerts=alerts)
-    assert summary.tagged == 27 and len(seen) == 27
-    assert summary.alerts == len(store.query(concept="demo", limit=None)) > 0
-    assert run_pass(settings, demo_feeds(feed_server), store, tag=tag, alerts=alerts).alerts == 0
+    summary = run_pass(settings, demo_feeds(feed_server), store, tag=tag)
+    assert summary.tagged == 27 and len(summary.stored_ids) == 27
+    tagged = [i for i in summary.stored_ids if (a := store.get(i)) is not None and a.concepts]
+    assert len(tagged) == len(store.query(concept="demo", limit=None)) > 0
+    assert run_pass(settings, demo_feeds(feed_server), store, tag=tag).stored_ids == []
 
 
 def test_fulltext_in_the_pass(settings: Settings, feed_server: FeedServer, store: Store) -> None:
-    settings = settings.model_copy(update={"fulltext": settings.fulltext.model_copy(update={"allow_hosts": ["127.0.0.1"]})})
+    settings = settings.model_copy(
+        update={"fulltext": settings.fulltext.model_copy(update={"allow_hosts": ["127.0.0.1"]})}
+    )
     feeds = [FeedConfig(id="summ", name="S", url=feed_server.url("/summary-feed"), fulltext="auto")]
     summary = run_pass(settings, feeds, store)
     assert summary.fulltext_extracted == 2 and summary.fulltext_failed == 1 and summary.stored == 3
     assert sum(1 for a in store.query(limit=None) if a.text_source == "extracted") == 2
 
 
-def test_pass_tags_and_the_store_answers_by_concept_country_and_event(settings: Settings, feed_server: FeedServer, store: Store) -> None:
+def test_pass_tags_and_the_store_answers_by_concept_country_and_event(
+    settings: Settings, feed_server: FeedServer, store: Store
+) -> None:
     from pipeline.config import PROJECT_DIR
     from pipeline.tagging import get_tagger
 
@@ -179,7 +193,12 @@ def test_a_feed_that_speaks_for_a_government_marks_its_articles() -> None:
 
     feed = FeedConfig(id="state", name="State", url="http://127.0.0.1/f.xml", speaks_for="us")
     assert feed.speaks_for == "US"
-    article = normalise_entry({"title": "Remarks", "link": "http://127.0.0.1/a", "summary": "Text."}, feed_id=feed.id,
-                              source=feed.name, language="en", fetched_at=datetime.now(UTC),
-                              speaks_for=feed.speaks_for)
+    article = normalise_entry(
+        {"title": "Remarks", "link": "http://127.0.0.1/a", "summary": "Text."},
+        feed_id=feed.id,
+        source=feed.name,
+        language="en",
+        fetched_at=datetime.now(UTC),
+        speaks_for=feed.speaks_for,
+    )
     assert article.speaks_for == "US" and article.to_doc()["speaks_for"] == "US"

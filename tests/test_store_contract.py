@@ -4,29 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pipeline.models import Article, Event
-from pipeline.normalise import content_hash, sha1
+from pipeline.models import Event
 from pipeline.stores import Store
-
-T0 = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def make(n: int, *, text: str = "", feed: str = "f1", **kw) -> Article:
-    title = kw.pop("title", f"Article number {n}")
-    text = text or f"Body of article {n} about the economy."
-    return Article(
-        id=sha1(f"https://example.org/{n}"),
-        url=f"https://example.org/{n}",
-        canonical_url=f"https://example.org/{n}",
-        feed_id=feed,
-        source="Example",
-        title=title,
-        text=text,
-        published_at=kw.pop("published_at", T0 + timedelta(hours=n)),
-        fetched_at=T0,
-        content_hash=content_hash(title, text),
-        **kw,
-    )
+from tests.helpers import STORE_T0 as T0
+from tests.helpers import make
 
 
 def test_upsert_is_idempotent_with_per_document_results(store: Store) -> None:
@@ -60,10 +41,24 @@ def test_seen_returns_content_hashes(store: Store) -> None:
 
 
 def test_round_trip_keeps_the_document(store: Store) -> None:
-    event = Event(type="agreement", parties=["MY", "US"], dyad="MY-US", sentence="s", trigger="signed",
-                  ct_relevant=True, confidence=0.9)
-    doc = make(1, concepts=["isis"], countries=["MY", "US"], events=[event], event_types=["agreement"],
-               event_dyads=["MY-US"], flags=["date_missing"])
+    event = Event(
+        type="agreement",
+        parties=["MY", "US"],
+        dyad="MY-US",
+        sentence="s",
+        trigger="signed",
+        ct_relevant=True,
+        confidence=0.9,
+    )
+    doc = make(
+        1,
+        concepts=["isis"],
+        countries=["MY", "US"],
+        events=[event],
+        event_types=["agreement"],
+        event_dyads=["MY-US"],
+        flags=["date_missing"],
+    )
     list(store.upsert([doc]))
     back = store.get(doc.id)
     assert back.model_dump(exclude={"indexed_at"}) == doc.model_dump(exclude={"indexed_at"})
@@ -73,11 +68,17 @@ def test_query_filters(store: Store) -> None:
     def event(kind: str) -> Event:
         return Event(type=kind, parties=["MY", "US"], dyad="MY-US", sentence="s", trigger="t")
 
-    list(store.upsert([
-        make(1, concepts=["isis"], countries=["MY"], events=[event("agreement")], event_types=["agreement"]),
-        make(2, concepts=["ttp"], countries=["PK", "US"], feed="f2"),
-        make(3, concepts=["isis", "ttp"], countries=["US"], events=[event("dialogue")], event_types=["dialogue"]),
-    ]))
+    list(
+        store.upsert(
+            [
+                make(1, concepts=["isis"], countries=["MY"], events=[event("agreement")], event_types=["agreement"]),
+                make(2, concepts=["ttp"], countries=["PK", "US"], feed="f2"),
+                make(
+                    3, concepts=["isis", "ttp"], countries=["US"], events=[event("dialogue")], event_types=["dialogue"]
+                ),
+            ]
+        )
+    )
     ids = lambda arts: [a.title for a in arts]  # noqa: E731
     assert ids(store.query(concept="isis")) == ["Article number 3", "Article number 1"]
     assert ids(store.query(country="PK")) == ["Article number 2"]
@@ -93,11 +94,15 @@ def test_query_filters(store: Store) -> None:
 
 
 def test_full_text_search_ranks_and_tolerates_odd_queries(store: Store) -> None:
-    list(store.upsert([
-        make(1, title="Malaysia and Thailand sign MoU", text="Counter-terrorism cooperation on the border."),
-        make(2, title="Football results", text="A late goal. Terrorism was not mentioned."),
-        make(3, title="Weather", text="Rain in Kelantan."),
-    ]))
+    list(
+        store.upsert(
+            [
+                make(1, title="Malaysia and Thailand sign MoU", text="Counter-terrorism cooperation on the border."),
+                make(2, title="Football results", text="A late goal. Terrorism was not mentioned."),
+                make(3, title="Weather", text="Rain in Kelantan."),
+            ]
+        )
+    )
     hits = store.search("terrorism")
     assert {h.article.title for h in hits} == {"Malaysia and Thailand sign MoU", "Football results"}
     assert all(h.score > 0 for h in hits)

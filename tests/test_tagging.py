@@ -13,9 +13,20 @@ from pipeline.taxonomy import load_taxonomy
 
 REQUIRED = {
     "threat_actor": ["isis", "isis_k", "ttp", "al_qaeda", "jemaah_islamiyah", "abu_sayyaf"],
-    "ct_theme": ["deradicalisation", "counter_messaging", "terrorist_financing", "intelligence_sharing",
-                 "capacity_building", "border_security", "legal_assistance", "foreign_fighters", "arrest_raid",
-                 "attack", "humanitarian_aid", "military_operation"],
+    "ct_theme": [
+        "deradicalisation",
+        "counter_messaging",
+        "terrorist_financing",
+        "intelligence_sharing",
+        "capacity_building",
+        "border_security",
+        "legal_assistance",
+        "foreign_fighters",
+        "arrest_raid",
+        "attack",
+        "humanitarian_aid",
+        "military_operation",
+    ],
     "organisation": ["asean", "interpol", "fatf", "un", "oic", "gctf", "global_coalition"],
     "agency": ["rmp", "special_branch", "nsc_my", "searcct", "kscip", "us_state_ct"],
     "legal_framework": ["sosma", "poca"],
@@ -34,8 +45,11 @@ def test_taxonomy_has_the_required_ids_in_their_categories() -> None:
 @pytest.mark.parametrize(
     "concepts, message",
     [
-        ("- {id: a, category: threat_actor, label: A, aliases: [Alpha], sources: []}\n"
-         "- {id: a, category: threat_actor, label: B, aliases: [Beta], sources: []}", "used twice"),
+        (
+            "- {id: a, category: threat_actor, label: A, aliases: [Alpha], sources: []}\n"
+            "- {id: a, category: threat_actor, label: B, aliases: [Beta], sources: []}",
+            "used twice",
+        ),
         ("- {id: a, category: threat_actor, label: A, parent: zzz, aliases: [Alpha], sources: []}", "unknown parent"),
         ("- {id: a, category: threat_actor, label: A, aliases: [], sources: []}", "at least one alias"),
         ("- {id: a, category: threat_actor, label: A, aliases: [UN], sources: []}", "case: exact"),
@@ -54,8 +68,14 @@ def test_bad_taxonomy_names_the_entry(tmp_path: Path, concepts: str, message: st
 
 def test_gazetteer_has_names_short_forms_demonyms_capitals_prefixes() -> None:
     forms = {(f.text, f.code, f.kind) for f in load_gazetteer()}
-    for expected in [("Malaysia", "MY", "name"), ("US", "US", "name"), ("UAE", "AE", "name"),
-                     ("Thai", "TH", "demonym"), ("Islamabad", "PK", "capital"), ("Sino", "CN", "prefix")]:
+    for expected in [
+        ("Malaysia", "MY", "name"),
+        ("US", "US", "name"),
+        ("UAE", "AE", "name"),
+        ("Thai", "TH", "demonym"),
+        ("Islamabad", "PK", "capital"),
+        ("Sino", "CN", "prefix"),
+    ]:
         assert expected in forms
 
 
@@ -71,27 +91,46 @@ def events(tagger: Tagger, text: str, title: str = "", year: int = 2026) -> list
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("An MoU on counter-terrorism was signed by Malaysia and Thailand on Monday.", [("agreement", "MY-TH", "signed")]),
-        ("Malaysian and Thai officials signed a memorandum of understanding on intelligence sharing.",
-         [("agreement", "MY-TH", "signed")]),
+        (
+            "An MoU on counter-terrorism was signed by Malaysia and Thailand on Monday.",
+            [("agreement", "MY-TH", "signed")],
+        ),
+        (
+            "Malaysian and Thai officials signed a memorandum of understanding on intelligence sharing.",
+            [("agreement", "MY-TH", "signed")],
+        ),
         ("Washington and Islamabad held a counterterrorism dialogue on Monday.", [("dialogue", "PK-US", "held")]),
-        ("Washington and Islamabad agreed to hold a counterterrorism dialogue next month.",
-         [("dialogue", "PK-US", "planned")]),
+        (
+            "Washington and Islamabad agreed to hold a counterterrorism dialogue next month.",
+            [("dialogue", "PK-US", "planned")],
+        ),
         ("Pak-US counterterrorism dialogue concludes in Washington.", [("dialogue", "PK-US", "held")]),
         ("The Sino-Pak security pact was signed in Beijing on Tuesday.", [("agreement", "CN-PK", "signed")]),
         ("Officials signed the US-Malaysia extradition treaty on Friday.", [("agreement", "MY-US", "signed")]),
-        ("Malaysia's foreign minister met his Indonesian counterpart on Tuesday. "
-         "The two countries signed an agreement on counter-terrorism training.", [("agreement", "ID-MY", "signed")]),
+        (
+            "Malaysia's foreign minister met his Indonesian counterpart on Tuesday. "
+            "The two countries signed an agreement on counter-terrorism training.",
+            [("agreement", "ID-MY", "signed")],
+        ),
         ("Indian and Bangladeshi troops began a joint exercise against militants.", [("material", "BD-IN", "held")]),
-        ("Malaysia called for closer cooperation with the United States against terrorism.",
-         [("intent", "MY-US", "proposed")]),
-        ("Malaysia and the United States will sign a counter-terrorism memorandum next week.",
-         [("agreement", "MY-US", "planned")]),
+        (
+            "Malaysia called for closer cooperation with the United States against terrorism.",
+            [("intent", "MY-US", "proposed")],
+        ),
+        (
+            "Malaysia and the United States will sign a counter-terrorism memorandum next week.",
+            [("agreement", "MY-US", "planned")],
+        ),
         ("Indonesia and Australia are set to sign a counter-terrorism agreement.", [("agreement", "AU-ID", "planned")]),
-        ("The third meeting of the U.S.-India Counterterrorism Working Group was held today.",
-         [("dialogue", "IN-US", "held")]),
-        ("Defense Secretary Jim Mattis met with Malaysian Defense Minister Hishammuddin to discuss the fight "
-         "against the Islamic State of Iraq and Syria.", [("dialogue", "MY-US", "held")]),
+        (
+            "The third meeting of the U.S.-India Counterterrorism Working Group was held today.",
+            [("dialogue", "IN-US", "held")],
+        ),
+        (
+            "Defense Secretary Jim Mattis met with Malaysian Defense Minister Hishammuddin to discuss the fight "
+            "against the Islamic State of Iraq and Syria.",
+            [("dialogue", "MY-US", "held")],
+        ),
     ],
 )
 def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, str, str]]) -> None:
@@ -104,8 +143,11 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
         ("Malaysia, US to sign counter-terrorism MoU", "", [("agreement", "MY-US", "planned")]),
         ("", "Talks between Kabul and Islamabad on militancy collapsed on Sunday.", []),
         ("", "Thailand and Malaysia called off their talks on the insurgency.", []),
-        ("", "The two sides failed to sign the counter-terrorism pact. Earlier, Pakistan and Afghanistan met.",
-         [("dialogue", "AF-PK", "held")]),
+        (
+            "",
+            "The two sides failed to sign the counter-terrorism pact. Earlier, Pakistan and Afghanistan met.",
+            [("dialogue", "AF-PK", "held")],
+        ),
     ],
 )
 def test_status_read_from_the_parse(title: str, text: str, expected: list[tuple[str, str, str]]) -> None:
@@ -114,16 +156,21 @@ def test_status_read_from_the_parse(title: str, text: str, expected: list[tuple[
 
 
 def test_frames_carry_instrument_and_evidence() -> None:
-    event = get_tagger("full", str(PROJECT_DIR / "config")).tag_texts(
-        "", "Pakistan and the United States signed an extradition treaty to fight terrorism.", 2026).events[0]
+    event = (
+        get_tagger("full", str(PROJECT_DIR / "config"))
+        .tag_texts("", "Pakistan and the United States signed an extradition treaty to fight terrorism.", 2026)
+        .events[0]
+    )
     assert (event.instrument, event.status) == ("extradition_treaty", "signed")
     assert event.evidence.trigger == "agreement.verbs+instruments" and event.evidence.status == "parse:done"
     assert event.evidence.concept == "legal_assistance 'extradition treaty'"
 
 
 def test_one_happening_is_one_event(tagger: Tagger) -> None:
-    text = ("Malaysia and Indonesia held talks on terrorism on Monday. The two sides signed a memorandum of "
-            "understanding on counter-terrorism and pledged to share intelligence.")
+    text = (
+        "Malaysia and Indonesia held talks on terrorism on Monday. The two sides signed a memorandum of "
+        "understanding on counter-terrorism and pledged to share intelligence."
+    )
     assert events(tagger, text) == [("agreement", "ID-MY", "signed")]
 
 
@@ -145,8 +192,11 @@ def test_not_bilateral_new_events(tagger: Tagger, text: str) -> None:
 
 
 def test_trade_deal_is_an_event_but_not_ct_relevant(tagger: Tagger) -> None:
-    result = tagger.tag_texts("Malaysia and Japan sign trade pact",
-                              "Malaysia and Japan signed a trade agreement on semiconductors and palm oil.", 2026)
+    result = tagger.tag_texts(
+        "Malaysia and Japan sign trade pact",
+        "Malaysia and Japan signed a trade agreement on semiconductors and palm oil.",
+        2026,
+    )
     assert [(e.type, e.dyad, e.ct_relevant) for e in result.events] == [("agreement", "JP-MY", False)]
     assert result.relevance < 0.2
 
@@ -163,8 +213,11 @@ def test_concepts_case_rules_and_hierarchy(tagger: Tagger) -> None:
 
 def test_full_mode_finds_entities_in_relevant_articles_only() -> None:
     tagger = get_tagger("full", str(PROJECT_DIR / "config"))
-    result = tagger.tag_texts("Terror threat", "Prime Minister Najib Razak spoke about the Islamic State threat at "
-                              "the Mandarin Oriental in Kuala Lumpur with Interpol officials.")
+    result = tagger.tag_texts(
+        "Terror threat",
+        "Prime Minister Najib Razak spoke about the Islamic State threat at "
+        "the Mandarin Oriental in Kuala Lumpur with Interpol officials.",
+    )
     assert result.relevance >= tagger.entities_min_relevance
     assert any("Najib" in p for p in result.entities.get("persons", []))
     assert "Kuala Lumpur" in result.entities.get("places", [])
@@ -182,9 +235,16 @@ def test_memory_zones_keep_the_vocabulary_from_growing() -> None:
     def batch(start: int) -> list[Article]:
         now = datetime.now(UTC)
         return [
-            Article(id=str(i), feed_id="f", source="s", title=f"Headline zq{i}x", published_at=now, fetched_at=now,
-                    text=f"Malaysia and Thailand signed an MoU. Unique token wq{i}y and vq{i}z appear here.",
-                    content_hash=str(i))
+            Article(
+                id=str(i),
+                feed_id="f",
+                source="s",
+                title=f"Headline zq{i}x",
+                published_at=now,
+                fetched_at=now,
+                text=f"Malaysia and Thailand signed an MoU. Unique token wq{i}y and vq{i}z appear here.",
+                content_hash=str(i),
+            )
             for i in range(start, start + 500)
         ]
 
@@ -202,7 +262,8 @@ def test_an_official_statement_speaks_for_its_government() -> None:
     text = "We had an excellent meeting. We discussed our cooperation against terrorism and violent extremism."
     found = tagger.tag_texts(title, text, 2009, speaks_for="US").events
     assert [(e.type, e.dyad, e.status, e.evidence.trigger) for e in found] == [
-        ("dialogue", "PK-US", "held", "article:dialogue.phrases")]
+        ("dialogue", "PK-US", "held", "article:dialogue.phrases")
+    ]
     assert tagger.tag_texts(title, text, 2009).events == []
 
 

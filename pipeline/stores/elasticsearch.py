@@ -9,19 +9,20 @@ Layout (prefix `newswatch` by default):
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, wraps
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from elastic_transport import ConnectionError as TransportConnectionError
-from elastic_transport import ConnectionTimeout
-from elasticsearch import BadRequestError, Elasticsearch, NotFoundError, helpers
+from elastic_transport import ConnectionTimeout, TransportError
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, helpers
 
 from pipeline.config import PROJECT_DIR, ElasticsearchSettings, config_dir
 from pipeline.models import Article
@@ -33,6 +34,47 @@ SEARCH_FIELDS = ["title^10", "text"]
 MAX_RESULTS = 10_000
 FALLBACK_ANALYZER = {"type": "standard", "stopwords": "_english_"}
 UNAVAILABLE = (TransportConnectionError, ConnectionTimeout)
+T = TypeVar("T")
+FAILURES = (TransportError, ApiError, helpers.ScanError)
+
+
+def _store_error(exc: Exception) -> StoreError:
+    if isinstance(exc, UNAVAILABLE):
+        return StoreError(f"Elasticsearch is not reachable: {exc}")
+    return StoreError(f"Elasticsearch failed: {type(exc).__name__}: {exc}")
+
+
+def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` with Elasticsearch's transport and API failures raised as StoreError (generators too)."""
+    if inspect.isgeneratorfunction(func):
+
+        @wraps(func)
+        def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from func(*args, **kwargs)
+            except FAILURES as exc:
+                raise _store_error(exc) from None
+
+        return generator
+
+    @wraps(func)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FAILURES as exc:
+            raise _store_error(exc) from None
+
+    return call
+
+
+def store_errors(cls: type[T]) -> type[T]:
+    """The one place where Elasticsearch failures become StoreError: every public method of `cls` is guarded,
+    so callers (the CLI, the jobs, the pass) know only StoreError. Failures a method expects (a missing
+    document, an invalid query string) are handled inside it first."""
+    for name, attr in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(attr):
+            setattr(cls, name, _guarded(attr))
+    return cls
 
 
 def es_config_dir() -> Path:
@@ -71,6 +113,7 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+@store_errors
 class ElasticsearchStore:
     """Store implementation over Elasticsearch (see the module docstring for the layout)."""
 
@@ -123,8 +166,6 @@ class ElasticsearchStore:
                 state = json.loads((es_config_dir() / "state-index.json").read_text(encoding="utf-8"))
                 self.es.indices.create(index=self.state_index, **state)
                 report["state"] = f"created {self.state_index}"
-        except UNAVAILABLE as exc:
-            raise StoreError(f"Elasticsearch is not reachable: {exc}") from None
         except BadRequestError as exc:
             if "resource_already_exists_exception" not in str(exc):
                 raise StoreError(f"Elasticsearch refused the setup: {exc}") from None
@@ -177,8 +218,9 @@ class ElasticsearchStore:
         copied, errors = helpers.bulk(self.es, copies, chunk_size=self.settings.chunk_size, raise_on_error=False)
         if errors:
             self.es.indices.delete(index=target)
-            raise StoreError(f"reindex into {target} rejected {len(errors)} document(s), alias left as it was: "
-                             f"{errors[:3]}")
+            raise StoreError(
+                f"reindex into {target} rejected {len(errors)} document(s), alias left as it was: {errors[:3]}"
+            )
         self.es.indices.refresh(index=target)
         actions: list[dict[str, Any]] = [{"remove": {"index": i, "alias": self.alias}} for i in current]
         actions.append({"add": {"index": target, "alias": self.alias, "is_write_index": True}})
@@ -212,10 +254,12 @@ class ElasticsearchStore:
             wrote = wrote or any(r.action in ("created", "updated") for r in results)
             yield from results
         if wrote and self.refresh:  # once per call, so that what was written is searchable when it returns
-            self._call(self.es.indices.refresh, index=self.alias)
+            self.es.indices.refresh(index=self.alias)
 
     def _upsert_chunk(self, chunk: list[Article], given: Mapping[str, str] | None) -> list[UpsertResult]:
-        known = {a.id: given[a.id] for a in chunk if a.id in given} if given is not None else self.seen(a.id for a in chunk)
+        known = (
+            {a.id: given[a.id] for a in chunk if a.id in given} if given is not None else self.seen(a.id for a in chunk)
+        )
         now = datetime.now(UTC)
         by_id = {a.id: a for a in chunk}
         results: dict[str, UpsertResult] = {}
@@ -230,44 +274,32 @@ class ElasticsearchStore:
                 results[article.id] = UpsertResult(article.id, "error", f"{type(exc).__name__}: {exc}")
                 continue
             actions.append({"_op_type": "index", "_index": self.alias, "_id": article.id, "_source": source})
-        try:
-            for ok, item in helpers.streaming_bulk(
-                self.es,
-                actions,
-                chunk_size=self.settings.chunk_size,
-                max_chunk_bytes=self.settings.max_chunk_bytes,
-                raise_on_error=False,
-                max_retries=5,
-                initial_backoff=1,
-                max_backoff=30,
-            ):
-                info = item["index"]
-                doc_id = info["_id"]
-                if ok:
-                    by_id[doc_id].indexed_at = now
-                    results[doc_id] = UpsertResult(doc_id, "updated" if doc_id in known else "created")
-                else:
-                    error = info.get("error", {})
-                    reason = error.get("reason", error) if isinstance(error, dict) else error
-                    kind = error.get("type", "error") if isinstance(error, dict) else "error"
-                    results[doc_id] = UpsertResult(doc_id, "error", f"{kind}: {reason} (HTTP {info.get('status')})")
-        except UNAVAILABLE as exc:
-            raise StoreError(f"Elasticsearch became unreachable during a bulk write: {exc}") from None
+        for ok, item in helpers.streaming_bulk(
+            self.es,
+            actions,
+            chunk_size=self.settings.chunk_size,
+            max_chunk_bytes=self.settings.max_chunk_bytes,
+            raise_on_error=False,
+            max_retries=5,
+            initial_backoff=1,
+            max_backoff=30,
+        ):
+            info = item["index"]
+            doc_id = info["_id"]
+            if ok:
+                by_id[doc_id].indexed_at = now
+                results[doc_id] = UpsertResult(doc_id, "updated" if doc_id in known else "created")
+            else:
+                error = info.get("error", {})
+                reason = error.get("reason", error) if isinstance(error, dict) else error
+                kind = error.get("type", "error") if isinstance(error, dict) else "error"
+                results[doc_id] = UpsertResult(doc_id, "error", f"{kind}: {reason} (HTTP {info.get('status')})")
         return [results[a.id] for a in chunk]
-
-    def _call(self, method: Any, **kwargs: Any) -> Any:
-        try:
-            return method(**kwargs)
-        except UNAVAILABLE as exc:
-            raise StoreError(f"Elasticsearch is not reachable: {exc}") from None
 
     def seen(self, ids: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for chunk in _chunks(ids, 1000):
-            try:
-                response = self.es.mget(index=self.alias, ids=chunk, source_includes=["content_hash"])
-            except UNAVAILABLE as exc:
-                raise StoreError(f"Elasticsearch is not reachable: {exc}") from None
+            response = self.es.mget(index=self.alias, ids=chunk, source_includes=["content_hash"])
             for doc in response["docs"]:
                 if doc.get("found"):
                     found[doc["_id"]] = doc["_source"]["content_hash"]
@@ -354,13 +386,19 @@ class ElasticsearchStore:
             return None
 
     def state_put(self, namespace: str, key: str, value: dict[str, Any]) -> None:
-        doc = {"namespace": namespace, "key": key, "value": json.loads(json.dumps(value, default=str)),
-               "updated_at": datetime.now(UTC).isoformat()}
+        doc = {
+            "namespace": namespace,
+            "key": key,
+            "value": json.loads(json.dumps(value, default=str)),
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
         self.es.index(index=self.state_index, id=self._state_id(namespace, key), document=doc, refresh=True)
 
     def state_items(self, namespace: str) -> dict[str, dict[str, Any]]:
         hits = helpers.scan(
-            self.es, index=self.state_index, query={"query": {"term": {"namespace": namespace}}, "sort": ["key"]},
+            self.es,
+            index=self.state_index,
+            query={"query": {"term": {"namespace": namespace}}, "sort": ["key"]},
             preserve_order=True,
         )
         return {h["_source"]["key"]: h["_source"]["value"] for h in hits}
@@ -375,7 +413,7 @@ class ElasticsearchStore:
         self.es.close()
 
     def drop(self) -> None:
-        """Delete every index, alias and the template of this prefix (tests and `newswatch es drop`)."""
+        """Delete every index, alias and the template of this prefix (tests)."""
         self.es.indices.delete(index=f"{self.prefix}-articles-*,{self.state_index}", ignore_unavailable=True)
         try:
             self.es.indices.delete_index_template(name=self.alias)

@@ -105,7 +105,9 @@ class SQLiteStore:
             yield from self._upsert_chunk(chunk, known)
 
     def _upsert_chunk(self, chunk: list[Article], given: Mapping[str, str] | None) -> list[UpsertResult]:
-        known = {a.id: given[a.id] for a in chunk if a.id in given} if given is not None else self.seen(a.id for a in chunk)
+        known = (
+            {a.id: given[a.id] for a in chunk if a.id in given} if given is not None else self.seen(a.id for a in chunk)
+        )
         now = datetime.now(UTC)
         results = []
         self.db.execute("BEGIN IMMEDIATE")

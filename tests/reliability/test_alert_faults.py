@@ -14,14 +14,17 @@ import pytest
 from pipeline.alerts import list_alerts, run_alerts
 from pipeline.config import Settings
 from pipeline.stores import Store
+from tests.helpers import MOU, article, with_smtp
 from tests.reliability.smtpfaults import MidDataDropper, Silent, drop_after_data, refusing
 from tests.smtpserver import SmtpServer, free_port
-from tests.test_alerts import MOU, article, with_smtp
 
 STORIES = [
     (1, "Malaysia, Thailand sign MoU", MOU),
-    (2, "Pakistan and the United States hold counter-terrorism dialogue",
-     "Pakistan and the United States held a bilateral counter-terrorism dialogue in Islamabad on Monday."),
+    (
+        2,
+        "Pakistan and the United States hold counter-terrorism dialogue",
+        "Pakistan and the United States held a bilateral counter-terrorism dialogue in Islamabad on Monday.",
+    ),
 ]
 
 
@@ -47,11 +50,18 @@ def server(make: Callable[[], Any]) -> Iterator[Any]:
 
 FAULTS: dict[str, tuple[Callable[[], Any], str]] = {
     "smtp-connection-refused": (lambda: server(NothingListening), r"ConnectionRefusedError"),
-    "smtp-recipient-refused": (lambda: server(lambda: refusing("rcpt", "550 5.7.1 Relaying denied")),
-                               r"SMTPRecipientsRefused.*Relaying denied"),
-    "smtp-message-refused-temporarily": (lambda: server(lambda: refusing("data", "451 4.3.0 Try again later")),
-                                         r"SMTPDataError.*451"),
-    "smtp-dropped-mid-data": (lambda: server(MidDataDropper), r"SMTPServerDisconnected|ConnectionResetError|BrokenPipe"),
+    "smtp-recipient-refused": (
+        lambda: server(lambda: refusing("rcpt", "550 5.7.1 Relaying denied")),
+        r"SMTPRecipientsRefused.*Relaying denied",
+    ),
+    "smtp-message-refused-temporarily": (
+        lambda: server(lambda: refusing("data", "451 4.3.0 Try again later")),
+        r"SMTPDataError.*451",
+    ),
+    "smtp-dropped-mid-data": (
+        lambda: server(MidDataDropper),
+        r"SMTPServerDisconnected|ConnectionResetError|BrokenPipe",
+    ),
     "smtp-dropped-before-reply": (lambda: server(drop_after_data), r"SMTPServerDisconnected|ConnectionResetError"),
     "smtp-timeout": (lambda: server(Silent), r"TimeoutError|timed out"),
 }

@@ -6,7 +6,7 @@ The kill points are drawn from a seeded generator: 14 over the whole length of t
 fetch, tag, store) and 6 over its alert stage (evaluation and delivery), which is only the last two seconds or so of
 a run and would otherwise seldom be hit. The test prints where they fell.
 
-Alerts are marked sent after the message is transmitted and before its end-of-data line (pipeline/alerts.py
+Alerts are marked sent after the message is transmitted and before its end-of-data line (pipeline/alerts/mail.py
 `Mailer.send`), so a kill can leave the relay an unfinished message but never a finished one that is not
 recorded; docs/reliability.md has the reasoning.
 """
@@ -49,9 +49,16 @@ def feeds_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         (folder / f"feed-{i // PER_FEED:02d}.xml").write_bytes(rss(f"feed{i // PER_FEED}", short[i : i + PER_FEED]))
     with serving(folder) as server:
         listing = folder / "feeds.yaml"
-        listing.write_text(yaml.safe_dump({"feeds": [
-            {"id": p.stem, "name": p.stem, "url": server.url(f"/feeds/{p.name}")} for p in sorted(folder.glob("feed-*.xml"))
-        ]}))
+        listing.write_text(
+            yaml.safe_dump(
+                {
+                    "feeds": [
+                        {"id": p.stem, "name": p.stem, "url": server.url(f"/feeds/{p.name}")}
+                        for p in sorted(folder.glob("feed-*.xml"))
+                    ]
+                }
+            )
+        )
         yield listing
 
 
@@ -61,9 +68,14 @@ def command(feeds: Path) -> list[str]:
 
 def environment(home: Path, smtp_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSWATCH_", "ELASTICSEARCH_"))}
-    env.update(NEWSWATCH_HOME=str(home), NEWSWATCH_STORE="sqlite", NEWSWATCH_SMTP__HOST="127.0.0.1",
-               NEWSWATCH_SMTP__PORT=str(smtp_port), NEWSWATCH_SMTP__SECURITY="none",
-               NEWSWATCH_HTTP__PER_HOST_CONCURRENCY="8")
+    env.update(
+        NEWSWATCH_HOME=str(home),
+        NEWSWATCH_STORE="sqlite",
+        NEWSWATCH_SMTP__HOST="127.0.0.1",
+        NEWSWATCH_SMTP__PORT=str(smtp_port),
+        NEWSWATCH_SMTP__SECURITY="none",
+        NEWSWATCH_HTTP__PER_HOST_CONCURRENCY="8",
+    )
     return env
 
 
@@ -91,7 +103,9 @@ def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(
     started = time.monotonic()
     complete_run(feeds_file, environment(reference_home, smtp.port))
     length = time.monotonic() - started
-    alert_stage = smtp.inbox.arrivals[0] - started - 0.3 if smtp.inbox.arrivals else length  # evaluation starts a bit earlier
+    alert_stage = (
+        smtp.inbox.arrivals[0] - started - 0.3 if smtp.inbox.arrivals else length
+    )  # evaluation starts a bit earlier
     expected_store = store_contents(reference_home)
     expected_alerts = alerts_received(smtp, 0)
     assert len(expected_store) == ARTICLES
@@ -116,14 +130,17 @@ def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(
             killed_runs += 1
         stored_at_kill = len(store_contents(home)) if (home / "newswatch.db").exists() else 0
         sent_at_kill = len(smtp.messages) - first_message
-        report.append(f"kill {trial:2d} at {at:5.2f}s of {length:.2f}s (alerts from {alert_stage:.2f}s): "
-                      f"{'killed' if killed else 'finished'}, "
-                      f"{stored_at_kill} stored, {sent_at_kill} alerts sent before the rerun")
+        report.append(
+            f"kill {trial:2d} at {at:5.2f}s of {length:.2f}s (alerts from {alert_stage:.2f}s): "
+            f"{'killed' if killed else 'finished'}, "
+            f"{stored_at_kill} stored, {sent_at_kill} alerts sent before the rerun"
+        )
 
         complete_run(feeds_file, env)
         assert store_contents(home) == expected_store, report[-1]
         received = alerts_received(smtp, first_message)
-        assert received == expected_alerts, f"{report[-1]}\nduplicates or losses: {received - expected_alerts} / " \
-                                            f"{expected_alerts - received}"
+        assert received == expected_alerts, (
+            f"{report[-1]}\nduplicates or losses: {received - expected_alerts} / {expected_alerts - received}"
+        )
     print("\n".join(report))
     assert killed_runs >= KILLS // 2, report  # the kills did interrupt runs

@@ -23,27 +23,37 @@ from pipeline.run import run_pass
 from pipeline.stores import open_store
 from tests.conftest import SAMPLES, serving
 from tests.feedserver import FeedServer
-from tests.test_run import DEMO
+from tests.helpers import DEMO
 
 GOOD_ARTICLES = 27  # the five demo feeds: 28 entries, one story in two feeds
 
-ITEM = ("<item><title>{title}</title>{link}{guid}{date}<description>Police in Kuala Lumpur said the suspects had "
-        "been planning attacks.</description></item>")
+ITEM = (
+    "<item><title>{title}</title>{link}{guid}{date}<description>Police in Kuala Lumpur said the suspects had "
+    "been planning attacks.</description></item>"
+)
 LINK = "<link>https://faults.example/{n}</link>"
 DATE = "<pubDate>{date}</pubDate>"
 
 
 def feed_document(*items: str) -> str:
-    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Faults</title>'
-            f"<link>https://faults.example/</link><description>crafted</description>{''.join(items)}</channel></rss>")
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Faults</title>'
+        f"<link>https://faults.example/</link><description>crafted</description>{''.join(items)}</channel></rss>"
+    )
 
 
-def item(n: int, *, title: str | None = None, link: bool = True, guid: str | None = None,
-         date: str | None = "Mon, 20 Nov 2026 10:00:00 GMT") -> str:
+def item(
+    n: int,
+    *,
+    title: str | None = None,
+    link: bool = True,
+    guid: str | None = None,
+    date: str | None = "Mon, 20 Nov 2026 10:00:00 GMT",
+) -> str:
     return ITEM.format(
         title=title or f"Crafted item {n}",
         link=LINK.format(n=n) if link else "",
-        guid=f"<guid isPermaLink=\"false\">{guid}</guid>" if guid else "",
+        guid=f'<guid isPermaLink="false">{guid}</guid>' if guid else "",
         date=DATE.format(date=date) if date else "",
     )
 
@@ -51,9 +61,15 @@ def item(n: int, *, title: str | None = None, link: bool = True, guid: str | Non
 CRAFTED = {
     "empty.rss.xml": feed_document(),
     # The same GUID three times: an exact repeat, and a repeat with another title (a CMS republishing).
-    "dup-guids.rss.xml": feed_document(item(1, guid="g-1"), item(1, guid="g-1"),
-                                       item(1, guid="g-1", title="Crafted item 1 (updated)"), item(2, guid="g-2")),
-    "no-link.rss.xml": feed_document(item(1, link=False, guid="nolink-1"), item(2, link=False, title="No link, no guid")),
+    "dup-guids.rss.xml": feed_document(
+        item(1, guid="g-1"),
+        item(1, guid="g-1"),
+        item(1, guid="g-1", title="Crafted item 1 (updated)"),
+        item(2, guid="g-2"),
+    ),
+    "no-link.rss.xml": feed_document(
+        item(1, link=False, guid="nolink-1"), item(2, link=False, title="No link, no guid")
+    ),
     "no-date.rss.xml": feed_document(item(1, date=None), item(2, date="not a date at all")),
     "future-date.rss.xml": feed_document(item(1, date="Fri, 01 Jan 2100 00:00:00 GMT"), item(2)),
 }
@@ -156,7 +172,9 @@ def test_fault(case: Case, server: FeedServer, settings: Settings, tmp_path: Pat
     store.close()
 
 
-def test_a_dropped_body_is_fetched_again_on_the_next_poll(server: FeedServer, settings: Settings, tmp_path: Path) -> None:
+def test_a_dropped_body_is_fetched_again_on_the_next_poll(
+    server: FeedServer, settings: Settings, tmp_path: Path
+) -> None:
     """A failed fetch does not advance the validators: when the server recovers, the feed's items arrive."""
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     feed = FeedConfig(id="recovering", name="recovering", url=server.url("/flaky/recovering/10"))

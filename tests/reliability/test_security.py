@@ -84,8 +84,17 @@ def test_dns_rebinding_cannot_reach_a_private_address(
     assert answers == ["public", "loopback"] and sum(feed_server.hits.values()) == before
 
 
-@pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data/", "http://[::1]/", "http://10.0.0.1/",
-                                    "http://127.0.0.1/", "http://2130706433/", "http://0x7f.1/"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/",
+        "http://10.0.0.1/",
+        "http://127.0.0.1/",
+        "http://2130706433/",
+        "http://0x7f.1/",
+    ],
+)
 def test_every_redirect_hop_is_checked(settings: Settings, feed_server: FeedServer, target: str) -> None:
     """The feed server is allow-listed by its name only (localhost); where it redirects to is checked again,
     decimal and hex spellings of loopback included."""
@@ -105,7 +114,7 @@ def test_article_pages_are_cut_at_the_size_limit(settings: Settings, feed_server
 
 BILLION_LAUGHS = (
     '<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY lol0 "lollollollollollollollollollol">\n'
-    + "\n".join(f'<!ENTITY lol{i} "{("&lol%d;" % (i - 1)) * 10}">' for i in range(1, 10))
+    + "\n".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
     + '\n]>\n<rss version="2.0"><channel><title>t</title><item><title>&lol9;</title><link>https://e.org/1</link>'
     "<description>&lol9;&lol9;</description></item></channel></rss>"
 )
@@ -149,8 +158,9 @@ def test_hostile_xml_through_the_pass(settings: Settings, tmp_path: Path) -> Non
 
 
 def newswatch(*args: str, env: dict[str, str]) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-m", "pipeline", "-vv", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "-vv", *args], capture_output=True, text=True, env=env, timeout=300
+    )
     return done.returncode, done.stdout + done.stderr
 
 
@@ -162,20 +172,25 @@ def clean_env(home: Path) -> dict[str, str]:
 
 def forms_of(secret: str) -> list[str]:
     """The secret and the ways it travels (base64 in HTTP Basic and SMTP AUTH PLAIN/LOGIN)."""
-    return [secret, base64.b64encode(secret.encode()).decode(), base64.b64encode(f"\0newswatch\0{secret}".encode()).decode(),
-            base64.b64encode(f"elastic:{secret}".encode()).decode()]
+    return [
+        secret,
+        base64.b64encode(secret.encode()).decode(),
+        base64.b64encode(f"\0newswatch\0{secret}".encode()).decode(),
+        base64.b64encode(f"elastic:{secret}".encode()).decode(),
+    ]
 
 
 def test_elasticsearch_credentials_never_in_output_or_logs(tmp_path: Path, es_url: str) -> None:
     secret = "Es-Pa55word-in-url-7f3a"
     env = clean_env(tmp_path)
     closed = httpx.URL(es_url).copy_with(port=9, username="elastic", password=secret)
-    env.update(NEWSWATCH_STORE="elasticsearch", ELASTICSEARCH_URL=str(closed),
-               NEWSWATCH_ELASTICSEARCH__MAX_RETRIES="0")
+    env.update(NEWSWATCH_STORE="elasticsearch", ELASTICSEARCH_URL=str(closed), NEWSWATCH_ELASTICSEARCH__MAX_RETRIES="0")
     code, output = newswatch("stats", env=env)
     assert code != 0 and "not reachable" in output
     live = httpx.URL(es_url).copy_with(username="elastic", password=secret)
-    env.update(ELASTICSEARCH_URL=str(live), ELASTICSEARCH_PASSWORD=secret, NEWSWATCH_ELASTICSEARCH__INDEX_PREFIX="secrets")
+    env.update(
+        ELASTICSEARCH_URL=str(live), ELASTICSEARCH_PASSWORD=secret, NEWSWATCH_ELASTICSEARCH__INDEX_PREFIX="secrets"
+    )
     code2, output2 = newswatch("es", "setup", env=env)
     log_files = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.log"))
     for form in forms_of(secret):
@@ -195,8 +210,13 @@ def test_smtp_password_never_in_output_or_logs(tmp_path: Path, feed_server: Feed
     server = start(RefusingLogin())
     try:
         env = clean_env(tmp_path)
-        env.update(NEWSWATCH_SMTP__HOST="127.0.0.1", NEWSWATCH_SMTP__PORT=str(server.port),
-                   NEWSWATCH_SMTP__SECURITY="none", NEWSWATCH_SMTP__USERNAME="newswatch", NEWSWATCH_SMTP__PASSWORD=secret)
+        env.update(
+            NEWSWATCH_SMTP__HOST="127.0.0.1",
+            NEWSWATCH_SMTP__PORT=str(server.port),
+            NEWSWATCH_SMTP__SECURITY="none",
+            NEWSWATCH_SMTP__USERNAME="newswatch",
+            NEWSWATCH_SMTP__PASSWORD=secret,
+        )
         code, output = newswatch("run", "--feeds", DEMO, "--tagging", "fast", env=env)
         listing_code, listing = newswatch("alerts", "list", env=env)
     finally:

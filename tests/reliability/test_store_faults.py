@@ -22,9 +22,8 @@ from pipeline.stores.elasticsearch import ElasticsearchStore
 from pipeline.tagging import get_tagger
 from tests.conftest import ES_NODE
 from tests.feedserver import FeedServer
+from tests.helpers import demo_feeds, with_smtp
 from tests.smtpserver import SmtpServer
-from tests.test_alerts import with_smtp
-from tests.test_run import demo_feeds
 
 DEMO_ARTICLES = 27
 PAK_US = "Cooperation emphasised: Pak-US antiterrorism dialogue concludes"
@@ -96,7 +95,9 @@ def node(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(ES_NODE), *args], capture_output=True, text=True, env=env, timeout=600)
 
 
-@pytest.mark.skipif(bool(os.environ.get("ELASTICSEARCH_URL")), reason="needs a node this test can stop (not ELASTICSEARCH_URL)")
+@pytest.mark.skipif(
+    bool(os.environ.get("ELASTICSEARCH_URL")), reason="needs a node this test can stop (not ELASTICSEARCH_URL)"
+)
 def test_node_stopped_mid_run_fails_loudly_and_a_rerun_stores_everything_and_alerts_once(
     settings: Settings, feed_server: FeedServer, tmp_path: Path, es_url: str, smtp: SmtpServer
 ) -> None:
@@ -108,7 +109,8 @@ def test_node_stopped_mid_run_fails_loudly_and_a_rerun_stores_everything_and_ale
     url = started.stdout.strip().splitlines()[-1]
     try:
         store: Store = ElasticsearchStore.from_settings(
-            ElasticsearchSettings(url=url, index_prefix="midrun", max_retries=1))
+            ElasticsearchSettings(url=url, index_prefix="midrun", max_retries=1)
+        )
 
         def stop_node(articles: Iterable[Article]) -> Iterator[Article]:
             for i, article in enumerate(tag(articles)):

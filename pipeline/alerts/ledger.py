@@ -1,0 +1,179 @@
+"""The alerts job over a store: run each rule over newly indexed articles, record alerts, deliver them.
+
+State kept in the store (so a run can be repeated or resumed):
+  alert_watermark/<rule>             newest indexed_at the rule has evaluated
+  alert_story/<rule>|<type>|<dyad>   the current story: first report, its alert, every source seen
+  alert/<alert id>                   one alert record: pending -> sent, with its Message-ID and errors
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+from pipeline.alerts.mail import SEND_ERRORS, Mailer, RelayUnavailable
+from pipeline.alerts.render import build_message, render_alert, render_digest
+from pipeline.alerts.rules import Rule, load_rules
+from pipeline.alerts.stories import AlertRecord, matching_reports, new_record, next_story, split_stories
+from pipeline.config import Settings, SmtpSettings
+from pipeline.stores.base import Store
+
+WATERMARK, STORY, ALERT = "alert_watermark", "alert_story", "alert"
+
+
+@dataclass
+class AlertRun:
+    """What one evaluation and delivery did."""
+
+    created: int = 0
+    updates: int = 0
+    sent: int = 0
+    failed: int = 0
+    digests_sent: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def run_rule(
+    store: Store, rule: Rule, now: datetime | None = None, dry_run: bool = False
+) -> tuple[list[AlertRecord], int]:
+    """New alert records for what was indexed since the rule's watermark; returns (records, updates).
+
+    Several reports of one story in this batch make one record; a story already alerted within the
+    window gets its new sources recorded (and a digest update), never a second immediate alert. With
+    `dry_run` nothing is written.
+    """
+    now = now or datetime.now(UTC)
+    mark = store.state_get(WATERMARK, rule.id)
+    since = datetime.fromisoformat(mark["indexed_at"]) if mark else None
+    articles = store.query(since=since, time_field="indexed_at", limit=None)
+    window = timedelta(days=rule.story_window_days)
+    records: list[AlertRecord] = []
+    for sid, reports in matching_reports(rule, articles).items():
+        for story, fresh in split_stories(store.state_get(STORY, sid), reports, window):
+            record = new_record(rule, sid, story, fresh, now)
+            records.append(record)
+            if dry_run:
+                continue
+            if store.state_get(ALERT, record.id) is None:
+                store.state_put(ALERT, record.id, record.model_dump(mode="json"))
+            store.state_put(STORY, sid, next_story(story, fresh, record))
+    if not dry_run and articles:
+        newest = max(a.indexed_at for a in articles if a.indexed_at)
+        store.state_put(WATERMARK, rule.id, {"indexed_at": newest.isoformat()})
+    return records, sum(r.update for r in records)
+
+
+def list_alerts(store: Store, status: str | None = None) -> list[AlertRecord]:
+    """Alert records, oldest first; only those with `status` when given."""
+    records = [AlertRecord.model_validate(v) for v in store.state_items(ALERT).values()]
+    return sorted((r for r in records if status is None or r.status == status), key=lambda r: (r.created_at, r.id))
+
+
+@dataclass
+class Outgoing:
+    """One email and the alert records it delivers."""
+
+    key: str  # outbox file name, unique per email
+    label: str  # how an error names it
+    message: EmailMessage
+    records: list[AlertRecord]
+    digest_id: str | None = None
+
+
+def immediate_mail(
+    pending: list[AlertRecord], rules: dict[str, Rule], smtp: SmtpSettings, now: datetime
+) -> Iterator[Outgoing]:
+    """One email per pending immediate alert of an active rule."""
+    for record in pending:
+        if record.delivery != "immediate" or record.rule not in rules:
+            continue
+        rule = rules[record.rule]
+        subject, text, html = render_alert(record, rule)
+        message = build_message(subject, text, html, rule.recipients, smtp, record.message_id, now)
+        yield Outgoing(record.id, record.id, message, [record])
+
+
+def digest_mail(
+    pending: list[AlertRecord], rules: dict[str, Rule], smtp: SmtpSettings, now: datetime
+) -> Iterator[Outgoing]:
+    """One email per active rule with every pending digest item (digest rules' stories, and updates)."""
+    pending = [r for r in pending if r.delivery == "digest" and r.rule in rules]
+    for rule_id in sorted({r.rule for r in pending}):
+        items = [r for r in pending if r.rule == rule_id]
+        rule = rules[rule_id]
+        digest_id = hashlib.sha1(",".join(r.id for r in items).encode()).hexdigest()[:16]
+        subject, text, html = render_digest(items, rule, now)
+        message = build_message(
+            subject, text, html, rule.recipients, smtp, make_msgid(idstring=digest_id, domain="newswatch.local"), now
+        )
+        yield Outgoing(f"digest-{digest_id}", f"digest {rule_id}", message, items, digest_id)
+
+
+def _mark(store: Store, record: AlertRecord, **changes: Any) -> None:
+    store.state_put(ALERT, record.id, record.model_copy(update=changes).model_dump(mode="json"))
+
+
+def deliver(store: Store, outgoing: Iterable[Outgoing], mailer: Mailer, run: AlertRun, now: datetime) -> int:
+    """Send each email; returns how many went. Its records are marked sent at the mailer's commit point; a
+    failure keeps them pending with the reason (a message not even tried does not count as an attempt)."""
+    sent = 0
+    for out in outgoing:
+
+        def commit(where: str, out: Outgoing = out) -> None:
+            for record in out.records:
+                _mark(
+                    store,
+                    record,
+                    status="sent",
+                    sent_at=now,
+                    delivered_to=where,
+                    digest_id=out.digest_id,
+                    attempts=record.attempts + 1,
+                    last_error=None,
+                )
+
+        try:
+            mailer.send(out.message, out.key, commit=commit)
+        except SEND_ERRORS as exc:  # also undoes `commit` if the server refused the finished message
+            reason = f"{type(exc).__name__}: {exc}"
+            tried = 0 if isinstance(exc, RelayUnavailable) else 1
+            run.failed += 1
+            run.errors.append(f"{out.label}: {reason}")
+            for record in out.records:
+                _mark(store, record, attempts=record.attempts + tried, last_error=reason)
+            continue
+        sent += 1
+    return sent
+
+
+def run_alerts(
+    store: Store,
+    settings: Settings,
+    *,
+    digest: bool = False,
+    rules: Iterable[Rule] | None = None,
+    now: datetime | None = None,
+) -> AlertRun:
+    """Run every enabled rule, then deliver pending immediate alerts (and digests when asked)."""
+    now = now or datetime.now(UTC)
+    active = {r.id: r for r in (rules if rules is not None else load_rules()) if r.enabled}
+    run = AlertRun()
+    for rule in active.values():
+        records, updates = run_rule(store, rule, now)
+        run.created += len(records) - updates
+        run.updates += updates
+    with closing(Mailer(settings.smtp, settings.outbox_dir)) as mailer:
+        run.sent = deliver(
+            store, immediate_mail(list_alerts(store, "pending"), active, settings.smtp, now), mailer, run, now
+        )
+        if digest:
+            run.digests_sent = deliver(
+                store, digest_mail(list_alerts(store, "pending"), active, settings.smtp, now), mailer, run, now
+            )
+    return run
