@@ -17,7 +17,6 @@ from pipeline.countries import country_name
 from pipeline.events import load_event_rules
 
 
-
 def _environment() -> Environment:
     return Environment(
         loader=FileSystemLoader([str(config_dir() / "templates")]),
