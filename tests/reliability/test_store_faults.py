@@ -16,7 +16,7 @@ from pipeline.config import PROJECT_DIR, ElasticsearchSettings, Settings
 from pipeline.deadletter import DeadLetters
 from pipeline.feeds import STATE_NAMESPACE
 from pipeline.models import Article
-from pipeline.run import AlertStage, run_pass
+from pipeline.run import RunSummary, run_pass
 from pipeline.stores import Store, StoreError
 from pipeline.stores.elasticsearch import ElasticsearchStore
 from pipeline.tagging import get_tagger
@@ -33,8 +33,11 @@ def tag(articles: Iterable[Article]) -> Iterable[Article]:
     return get_tagger("fast", str(PROJECT_DIR / "config")).tag(articles)
 
 
-def alerts_to(settings: Settings, smtp: SmtpServer) -> AlertStage:
-    return lambda store, ids: run_alerts(store, with_smtp(settings, smtp.port)).sent
+def pass_then_alerts(settings: Settings, server: FeedServer, store: Store, tag, smtp: SmtpServer) -> RunSummary:
+    """What `newswatch run` and the DAGs do: the pass, then the alerts job on the same store."""
+    summary = run_pass(settings, demo_feeds(server), store, tag=tag)
+    run_alerts(store, with_smtp(settings, smtp.port))
+    return summary
 
 
 def corrupt(marker: str):
@@ -73,7 +76,7 @@ def test_write_blocked_index_rejects_every_document_then_a_rerun_stores_them_onc
     index = es.indices()[0]
     es.es.indices.put_settings(index=index, settings={"index.blocks.write": True})
     try:
-        blocked = run_pass(settings, demo_feeds(feed_server), es, tag=tag, alerts=alerts_to(settings, smtp))
+        blocked = pass_then_alerts(settings, feed_server, es, tag, smtp)
     finally:
         es.es.indices.put_settings(index=index, settings={"index.blocks.write": None})
     assert blocked.stored == 0 and blocked.store_errors == DEMO_ARTICLES and es.count() == 0
@@ -82,11 +85,11 @@ def test_write_blocked_index_rejects_every_document_then_a_rerun_stores_them_onc
     assert all(not s.get("etag") for s in es.state_items(STATE_NAMESPACE).values())  # every feed is fetched again
     assert smtp.messages == []
 
-    rerun = run_pass(settings, demo_feeds(feed_server), es, tag=tag, alerts=alerts_to(settings, smtp))
+    rerun = pass_then_alerts(settings, feed_server, es, tag, smtp)
     assert rerun.stored == DEMO_ARTICLES == es.count()
     assert [m["Subject"] for m in smtp.messages if "Pakistan" in m["Subject"]], [m["Subject"] for m in smtp.messages]
     sent = len(smtp.messages)
-    assert run_pass(settings, demo_feeds(feed_server), es, tag=tag, alerts=alerts_to(settings, smtp)).stored == 0
+    assert pass_then_alerts(settings, feed_server, es, tag, smtp).stored == 0
     assert len(smtp.messages) == sent
 
 
@@ -120,17 +123,17 @@ def test_node_stopped_mid_run_fails_loudly_and_a_rerun_stores_everything_and_ale
                 yield article
 
         with pytest.raises(StoreError, match="unreachable|not reachable"):
-            run_pass(settings, demo_feeds(feed_server), store, tag=stop_node, alerts=alerts_to(settings, smtp))
+            pass_then_alerts(settings, feed_server, store, stop_node, smtp)
         restarted = node("start", state=state)
         assert restarted.returncode == 0, restarted.stderr
         assert store.state_items(STATE_NAMESPACE) == {}  # no feed was marked as fetched
         assert smtp.messages == []
-        rerun = run_pass(settings, demo_feeds(feed_server), store, tag=tag, alerts=alerts_to(settings, smtp))
+        rerun = pass_then_alerts(settings, feed_server, store, tag, smtp)
         assert rerun.stored == DEMO_ARTICLES and store.count() == DEMO_ARTICLES
         assert store.query(limit=None) and any(a.title == PAK_US for a in store.query(limit=None))
         sent = [m["Subject"] for m in smtp.messages]
         assert sent and len(set(sent)) == len(sent)
-        again = run_pass(settings, demo_feeds(feed_server), store, tag=tag, alerts=alerts_to(settings, smtp))
+        again = pass_then_alerts(settings, feed_server, store, tag, smtp)
         assert again.stored == 0 and store.count() == DEMO_ARTICLES and len(smtp.messages) == len(sent)
         store.close()
     finally:
