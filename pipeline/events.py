@@ -92,6 +92,9 @@ class EventRules(BaseModel):
     anaphora: list[str]
     place_prepositions: frozenset[str]
     place_nouns: frozenset[str]
+    modifier_suffixes: frozenset[str]
+    posted_nouns: frozenset[str]
+    first_person: list[str]
     sentence_final_abbreviations: list[str]
 
     @model_validator(mode="after")
@@ -119,6 +122,7 @@ class EventRules(BaseModel):
             "anaphora": self.anaphora,
             "planned": self.planned_words,
             "proposed": self.proposed_words,
+            "first_person": self.first_person,
         }
         for name, etype in self.types.items():
             for part in ("verbs", "instruments", "nouns", "phrases"):
@@ -184,6 +188,8 @@ def candidates(
     for n, sentence in enumerate(sentences):
         named = [code for code, _, located in sentence.countries if not located]
         parties, via = _parties(sentence, named, history)
+        if len(parties) == 1 and speaks_for and parties[0] != speaks_for and "first_person" in sentence.terms:
+            parties, via = [parties[0], speaks_for], True  # "I met President Zardari" in a State Department page
         if len(parties) > 2 and len(headline) == 2 and set(headline) <= set(parties):
             parties = headline  # more countries named, but the two of the headline among them: theirs is the event
         history.extend(named)
@@ -290,8 +296,10 @@ def split_sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher, rules
                 continue
             sentence = sentences[bisect_right(starts, country.start) - 1]
             # "in Iraq and Syria": a country listed right after a located one is located too
-            located = _located(country, country_starts, rules) or (
-                previous[1] and country.start - previous[0] == 1 and doc[previous[0]].lower_ in ("and", ",", "or")
+            located = (
+                _located(country, country_starts, rules)
+                or _qualifier(country, rules)
+                or (previous[1] and country.start - previous[0] == 1 and doc[previous[0]].lower_ in ("and", ",", "or"))
             )
             previous = (country.end, located)
             if country.end <= sentence.span.end:
@@ -422,10 +430,28 @@ def _located(span: Span, country_starts: set[int], rules: EventRules) -> bool:
         i -= 1
     if i >= 0 and doc[i].lower_ in rules.place_prepositions:
         return True
+    if i >= 1 and doc[i].lower_ in ("to", "in") and doc[i - 1].lower_ in rules.posted_nouns:
+        return True  # "Pakistan's ambassador to India": where the envoy serves
+    if i >= 1 and doc[i].text == ",":  # "in Munich, Germany": the country of a place
+        k = i - 1
+        while k > 0 and doc[k].is_title and k > i - 4:
+            k -= 1
+        if k < i - 1 and doc[k].lower_ in rules.place_prepositions:
+            return True
     j = span.end
     while j < len(doc) and (doc[j].text == "-" or j in country_starts):
         j += 1
     return j < len(doc) and doc[j].lower_ in rules.place_nouns
+
+
+def _qualifier(span: Span, rules: EventRules) -> bool:
+    """True when the country only qualifies what follows: "American-led", "US-led" (country, hyphen, one of
+    the modifier suffixes)."""
+    doc = span.doc
+    if len(span) > 2 and span[-2].text == "-" and span[-1].lower_ in rules.modifier_suffixes:
+        return True
+    j = span.end
+    return j + 1 < len(doc) and doc[j].text == "-" and doc[j + 1].lower_ in rules.modifier_suffixes
 
 
 def dated_before(tokens: Iterable[Token], year: int | None) -> bool:
