@@ -158,6 +158,7 @@ class Sentence:
     # (code, kind, located) in order; `located`: the object of a place preposition ("talks in Manila",
     # "fighters returning from Syria"), which names where, not who
     countries: list[tuple[str, str, bool]] = field(default_factory=list)
+    title: bool = False
 
 
 @dataclass
@@ -204,7 +205,10 @@ def candidates(
 def _following(sentences: list[Sentence], n: int, rules: EventRules) -> list[Sentence]:
     """The sentences after sentence n (of the same text) that can say what its event was about."""
     doc = sentences[n].span.doc
-    return [s for s in sentences[n + 1 : n + 1 + rules.ct.following_sentences] if s.span.doc is doc]
+    after = sentences[n + 1 :]
+    if n == 0 and after and after[0].span.doc is not doc:  # the title: what the talks covered is in the lead
+        doc = after[0].span.doc
+    return [s for s in after[: rules.ct.following_sentences] if s.span.doc is doc]
 
 
 def _article_candidates(
@@ -280,7 +284,7 @@ def split_sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher, rules
     for doc, spans in ((title_doc, [title_doc[:]]), (text_doc, list(text_doc.sents) if len(text_doc) else [])):
         if not len(doc):
             continue
-        sentences = [Sentence(span) for span in spans]
+        sentences = [Sentence(span, title=doc is title_doc) for span in spans]
         starts = [span.start for span in spans]
         for match_id, start, end in matcher(doc):
             sentence = sentences[bisect_right(starts, start) - 1]
@@ -363,6 +367,12 @@ def _frame(
     t_start, t_end = candidate.trigger
     if reader is not None:
         status, status_rule = reader.status(span, t_start - span.start, etype, year)
+        if sentence.title and status_rule == "parse:done":  # headline grammar is what the model parses worst
+            window_status, window_rule = _window_status(sentence, candidate, rules, year)
+            if window_rule != "default":
+                status, status_rule = window_status, f"title:{window_rule}"
+            elif t_start > span.start and doc[t_start - 1].lower_ == "to":  # "Bush, Musharraf to Discuss ..."
+                status, status_rule = "planned", "title:to_infinitive"
     else:
         status, status_rule = _window_status(sentence, candidate, rules, year)
     if etype == "intent":
