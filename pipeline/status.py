@@ -16,7 +16,8 @@ from spacy.matcher import DependencyMatcher
 from spacy.tokens import Doc, Span, Token
 from spacy.vocab import Vocab
 
-from pipeline.events import EventRules, dated_before
+from pipeline.event_rules import EventRules
+from pipeline.events import dated_before
 from pipeline.models import done_status
 
 ORDER = ("failed", "earlier", "planned", "proposed")

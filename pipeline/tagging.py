@@ -36,7 +36,8 @@ from spacy.vocab import Vocab
 
 from pipeline.config import ConfigError, TaggingSettings
 from pipeline.countries import Form, load_gazetteer
-from pipeline.events import EventRules, detect_events, load_event_rules, term_matcher
+from pipeline.event_rules import EventRules, load_event_rules, term_matcher
+from pipeline.events import detect_events
 from pipeline.models import Article, Event, Mention
 from pipeline.status import StatusReader
 from pipeline.taxonomy import Taxonomy, load_taxonomy

@@ -98,7 +98,7 @@ def test_settings_precedence_and_errors(tmp_path: Path, monkeypatch: pytest.Monk
 def test_event_rules_errors_name_the_file_and_entry(tmp_path: Path, change: object, message: str) -> None:
     import yaml
 
-    from pipeline.events import load_event_rules
+    from pipeline.event_rules import load_event_rules
 
     data = yaml.safe_load((PROJECT_DIR / "config" / "events.yaml").read_text())
     change(data)  # type: ignore[operator]

@@ -14,7 +14,7 @@ from pipeline.alerts.rules import Rule
 from pipeline.alerts.stories import AlertRecord
 from pipeline.config import SmtpSettings, config_dir
 from pipeline.countries import country_name
-from pipeline.events import load_event_rules
+from pipeline.event_rules import load_event_rules
 
 
 def _environment() -> Environment:

@@ -1,0 +1,129 @@
+"""config/events.yaml, validated: the words, patterns and numbers of the bilateral event frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import spacy
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from spacy.matcher import PhraseMatcher
+from spacy.vocab import Vocab
+
+from pipeline.config import config_dir, load_model
+from pipeline.models import EVENT_TYPES, STATUSES
+
+
+class EventType(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cameo: str
+    label: str  # how emails name it: "bilateral agreement"
+    confidence: float = Field(ge=0, le=1)
+    verbs: list[str] = Field(default_factory=list)
+    instruments: list[str] = Field(default_factory=list)
+    nouns: list[str] = Field(default_factory=list)
+    phrases: list[str] = Field(default_factory=list)
+
+
+class StatusPattern(BaseModel):
+    """One DependencyMatcher pattern; its node `event` is the trigger or a word on the way to its verb."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    pattern: list[dict[str, Any]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _has_event_node(self) -> StatusPattern:
+        if "event" not in [node.get("RIGHT_ID") for node in self.pattern]:
+            raise ValueError(f"pattern {self.id!r} has no node with RIGHT_ID 'event'")
+        return self
+
+
+class CtRule(BaseModel):
+    """When a frame is CT-relevant: a concept at least `concept_weight` strong in its sentence or in the
+    `following_sentences` after it (what the talks covered is often said next), or an article at least
+    `article_relevance` relevant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    concept_weight: float = Field(ge=0)
+    following_sentences: int = Field(ge=0)
+    article_relevance: float = Field(ge=0, le=1)
+
+
+class EventRules(BaseModel):
+    """config/events.yaml, validated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    types: dict[str, EventType]
+    ct: CtRule
+    instruments: dict[str, dict[str, list[str]]]
+    default_instruments: dict[str, str]
+    status_patterns: dict[str, list[StatusPattern]]
+    window: int = 6
+    planned_words: list[str]
+    proposed_words: list[str]
+    negation: list[str]
+    negation_window: int = 6
+    multilateral: list[str]
+    old: list[str]
+    anaphora: list[str]
+    place_prepositions: frozenset[str]
+    place_nouns: frozenset[str]
+    modifier_suffixes: frozenset[str]
+    posted_nouns: frozenset[str]
+    first_person: list[str]
+    sentence_final_abbreviations: list[str]
+
+    @model_validator(mode="after")
+    def _known_names(self) -> EventRules:
+        unknown = set(self.types) - set(EVENT_TYPES)
+        if unknown:
+            raise ValueError(f"types: unknown event type(s) {sorted(unknown)}; known: {list(EVENT_TYPES)}")
+        unknown = set(self.status_patterns) - set(STATUSES)
+        if unknown:
+            raise ValueError(f"status_patterns: unknown status(es) {sorted(unknown)}; known: {list(STATUSES)}")
+        unknown = set(self.instruments) - set(self.types)
+        if unknown:
+            raise ValueError(f"instruments: unknown event type(s) {sorted(unknown)}")
+        missing = set(self.types) - set(self.default_instruments)
+        if missing:
+            raise ValueError(f"default_instruments: no default for {sorted(missing)}")
+        return self
+
+    def term_lists(self) -> dict[str, list[str]]:
+        """Every list of words, keyed by the label its matches get."""
+        lists = {
+            "negation": self.negation,
+            "multilateral": self.multilateral,
+            "old": self.old,
+            "anaphora": self.anaphora,
+            "planned": self.planned_words,
+            "proposed": self.proposed_words,
+            "first_person": self.first_person,
+        }
+        for name, etype in self.types.items():
+            for part in ("verbs", "instruments", "nouns", "phrases"):
+                if getattr(etype, part):
+                    lists[f"{name}.{part}"] = getattr(etype, part)
+        for etype, instruments in self.instruments.items():
+            for instrument, words in instruments.items():
+                lists[f"instrument.{etype}.{instrument}"] = words
+        return lists
+
+
+def load_event_rules(path: Path | None = None) -> EventRules:
+    return load_model(EventRules, path or config_dir() / "events.yaml")
+
+
+def term_matcher(vocab: Vocab, rules: EventRules) -> PhraseMatcher:
+    """A PhraseMatcher over every word list of the rules. Build it outside any memory zone: its labels
+    must stay in the vocab's string store."""
+    tokenizer = spacy.blank("en").tokenizer
+    matcher = PhraseMatcher(vocab, attr="LOWER")
+    for label, words in rules.term_lists().items():
+        matcher.add(label, [tokenizer(w.lower()) for w in words])
+    return matcher
