@@ -235,10 +235,6 @@ class Settings(BaseSettings):
     def deadletter_dir(self) -> Path:
         return self.home / "deadletter"
 
-    @property
-    def cache_dir(self) -> Path:
-        return self.home / "cache"
-
 
 def redact_url(url: str) -> str:
     """A URL without the user:password part."""

@@ -7,7 +7,6 @@ CLI, a DAG task and a test all run the very same code.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -16,7 +15,7 @@ from typing import Any, Protocol
 
 from pipeline.config import FeedConfig, Settings
 from pipeline.deadletter import DeadLetters
-from pipeline.extract import FullTextExtractor, wants_fulltext
+from pipeline.extract import enrich_fulltext, wants_fulltext
 from pipeline.feeds import STATE_NAMESPACE, FeedState, FetchResult, poll_feeds
 from pipeline.models import Article
 from pipeline.normalise import drop_duplicates, normalise_entry
@@ -224,7 +223,7 @@ def _fulltext(
     if not wanted:
         return
     reporter.stage("full text", len(wanted))
-    asyncio.run(FullTextExtractor(settings).enrich(wanted, by_id, on_done=lambda a: reporter.advance("full text")))
+    enrich_fulltext(wanted, by_id, settings, on_done=lambda a: reporter.advance("full text"))
     summary.fulltext_extracted = sum(1 for a in wanted if a.text_source == "extracted")
     summary.fulltext_failed = len(wanted) - summary.fulltext_extracted
 

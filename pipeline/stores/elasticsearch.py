@@ -231,17 +231,10 @@ class ElasticsearchStore:
 
     # Articles -----------------------------------------------------------------------------------
 
-    def to_source(self, article: Article) -> dict[str, Any]:
-        doc = article.to_doc()
-        centroids = country_centroids()
-        doc["country_locations"] = [
-            {"lat": centroids[c][0], "lon": centroids[c][1]} for c in article.countries if c in centroids
-        ]
-        return doc
-
     def source_json(self, article: Article, indexed_at: datetime) -> str:
-        """The same document as to_source(), serialised by pydantic's (Rust) JSON encoder: the bulk helper
-        sends strings as they are, which saves most of the serialisation time."""
+        """The indexed document (the article, its indexed_at and its countries' centroids as geo points),
+        serialised by pydantic's (Rust) JSON encoder: the bulk helper sends strings as they are, which saves
+        most of the serialisation time."""
         body = article.model_copy(update={"indexed_at": indexed_at}).model_dump_json()
         centroids = country_centroids()
         points = [{"lat": centroids[c][0], "lon": centroids[c][1]} for c in article.countries if c in centroids]
