@@ -63,6 +63,7 @@ class EventRules(BaseModel):
     instruments: dict[str, dict[str, list[str]]]
     default_instruments: dict[str, str]
     status_patterns: dict[str, list[StatusPattern]]
+    status_strength: dict[str, int]
     window: int = 6
     planned_words: list[str]
     proposed_words: list[str]
@@ -83,6 +84,8 @@ class EventRules(BaseModel):
         unknown = set(self.types) - set(EVENT_TYPES)
         if unknown:
             raise ValueError(f"types: unknown event type(s) {sorted(unknown)}; known: {list(EVENT_TYPES)}")
+        if set(self.status_strength) != set(STATUSES):
+            raise ValueError(f"status_strength: give every status {list(STATUSES)} a strength")
         unknown = set(self.status_patterns) - set(STATUSES)
         if unknown:
             raise ValueError(f"status_patterns: unknown status(es) {sorted(unknown)}; known: {list(STATUSES)}")

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from pipeline.status import StatusReader
 
 TYPE_ORDER = EVENT_TYPES
-STATUS_RANK = {"signed": 4, "held": 4, "planned": 3, "proposed": 2, "failed": 1, "earlier": 0}
 MAX_SENTENCE = 600
 
 
@@ -145,7 +144,7 @@ def detect_events(
         if event.status not in LISTED_STATUSES:
             continue
         kept = frames.get(event.dyad)
-        if kept is None or _strength(event) > _strength(kept):
+        if kept is None or _strength(event, rules) > _strength(kept, rules):
             if kept is not None:
                 event.ct_relevant = event.ct_relevant or kept.ct_relevant
             frames[event.dyad] = event
@@ -154,9 +153,9 @@ def detect_events(
     return list(frames.values())
 
 
-def _strength(event: Event) -> tuple[int, int, float]:
+def _strength(event: Event, rules: EventRules) -> tuple[int, int, float]:
     """Which frame of a country pair stands for the happening: status, then type, then confidence."""
-    return STATUS_RANK[event.status], -TYPE_ORDER.index(event.type), event.confidence
+    return rules.status_strength[event.status], -TYPE_ORDER.index(event.type), event.confidence
 
 
 def split_sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher, rules: EventRules) -> list[Sentence]:

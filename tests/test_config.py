@@ -93,6 +93,8 @@ def test_settings_precedence_and_errors(tmp_path: Path, monkeypatch: pytest.Monk
             r"status_patterns\.failed\[0\] \(id 'negated'\): Value error, pattern 'negated' has no node with RIGHT_ID",
         ),
         (lambda d: d["instruments"].update(treaty={"mou": ["mou"]}), r"unknown event type\(s\) \['treaty'\]"),
+        (lambda d: d["status_strength"].pop("earlier"), r"status_strength: give every status"),
+        (lambda d: d.update(place_nouns="border"), r"place_nouns: Input should be a valid"),
     ],
 )
 def test_event_rules_errors_name_the_file_and_entry(tmp_path: Path, change: object, message: str) -> None:
