@@ -74,6 +74,7 @@ class EventRules(BaseModel):
     anaphora: list[str]
     place_prepositions: frozenset[str]
     place_nouns: frozenset[str]
+    place_determiners: frozenset[str]
     modifier_suffixes: frozenset[str]
     posted_nouns: frozenset[str]
     first_person: list[str]

@@ -110,7 +110,7 @@ def _article_candidates(
     if not parties or any(c.type in ("agreement", "dialogue") and set(c.parties) == set(parties) for c in found):
         return []
     for n, sentence in enumerate(sentences):
-        if "multilateral" in sentence.terms:
+        if "multilateral" in sentence.terms or _elsewhere(sentence, parties):
             continue
         trigger = _trigger(sentence.terms, rules)
         if trigger is not None and trigger[0] in ("agreement", "dialogue"):
@@ -121,6 +121,14 @@ def _article_candidates(
                 )
             ]
     return []
+
+
+def _elsewhere(sentence: Sentence, parties: list[str]) -> bool:
+    """A sentence that names only other countries, or one of the parties only as a place, speaks of another
+    happening ("a National Security Council meeting in Islamabad")."""
+    named = {code for code, _, located in sentence.countries if not located}
+    places = {code for code, _, located in sentence.countries if located}
+    return bool(named and not named & set(parties)) or bool(not named and places & set(parties))
 
 
 def detect_events(
@@ -313,11 +321,11 @@ def _window_status(sentence: Sentence, candidate: Candidate, rules: EventRules, 
 
 
 def _located(span: Span, country_starts: set[int], rules: EventRules) -> bool:
-    """True when the country is the object of a place preposition, possibly after "the", or names a place
-    with the noun after it ("the Pakistan-Afghanistan border")."""
+    """True when the country is the object of a place preposition, possibly after a determiner ("the",
+    "both", "northern"), or names a place with the noun after it ("the Pakistan-Afghanistan border")."""
     doc = span.doc
     i = span.start - 1
-    if i >= 0 and doc[i].lower_ == "the":
+    if i >= 0 and doc[i].lower_ in rules.place_determiners:
         i -= 1
     if i >= 0 and doc[i].lower_ in rules.place_prepositions:
         return True
