@@ -393,6 +393,8 @@ def search(obj: Context, query: str, limit: int, as_json: bool) -> int:
 @click.option("--country", help="ISO 3166-1 alpha-2 code, e.g. MY.")
 @click.option("--event-type", type=click.Choice(EVENT_TYPES))
 @click.option("--feed", "feed_id", help="Feed id.")
+@click.option("--entity", help="A person, organisation or place named in the article (full mode), any case.")
+@click.option("--language", help="The feed's language code, e.g. en or ms.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
 @json_option
 @click.pass_obj
@@ -403,16 +405,20 @@ def articles(
     country: str | None,
     event_type: str | None,
     feed_id: str | None,
+    entity: str | None,
+    language: str | None,
     limit: int,
     as_json: bool,
 ) -> int:
-    """List stored articles, newest first, filtered by concept, country, event type or feed."""
+    """List stored articles, newest first, filtered by concept, country, event type, feed, entity or language."""
     with obj.store() as store:
         found = store.query(
             concept=concept,
             country=country.upper() if country else None,
             event_type=event_type,
             feed_id=feed_id,
+            entity=entity,
+            language=language,
             limit=limit,
         )
     if as_json:

@@ -25,6 +25,31 @@ from tests.helpers import ALERT_T0 as T0
 from tests.helpers import MOU, article, demo_feeds, with_smtp
 from tests.smtpserver import SmtpServer, free_port, start
 
+PK_US = "Pakistan and the United States held their counter-terrorism dialogue in Islamabad on Monday."
+ID_AU = "Indonesia and Australia signed an agreement to counter ISIS financing and foreign terrorist fighters."
+TEAM_RULES = """
+rules:
+  - id: my-desk
+    description: Malaysia desk
+    match: {event_types: [agreement, dialogue], status: [signed, held], ct_relevant: true, countries_any: [my]}
+    recipients: [my-desk@newswatch.example]
+  - id: pk-us-desk
+    description: Pakistan-US desk
+    match: {event_types: [agreement, dialogue], status: [signed, held], countries_all: [PK, US]}
+    recipients: [pk-us-desk@newswatch.example]
+  - id: isis-desk
+    description: ISIS desk
+    match: {event_types: [agreement, dialogue], status: [signed, held], concepts_any: [isis]}
+    recipients: [isis-desk@newswatch.example]
+"""
+
+
+def rules_file(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "alerts.yaml"
+    path.write_text(text)
+    return path
+
 
 def html_part(message: EmailMessage) -> str:
     return message.get_body(preferencelist=("html",)).get_content()
@@ -76,6 +101,30 @@ def test_three_outlets_one_email_with_three_sources(settings: Settings, store: S
     for n in (1, 2, 3):
         assert f'href="https://outlet{n}.example/story"' in html
     assert "Sources (3)" in text_part(smtp.messages[0])
+
+
+def test_team_subscriptions_filter_on_countries_and_concepts(
+    settings: Settings, store: Store, smtp: SmtpServer
+) -> None:
+    """Per-team rules: a Malaysia desk (any event with MY), a Pakistan-US desk (both parties) and an ISIS desk
+    (articles carrying the concept) each get only their own stories."""
+    rules = load_rules(rules_file(settings.home, TEAM_RULES))
+    list(
+        store.upsert(
+            [
+                article(1, "Malaysia, Thailand sign MoU", MOU),
+                article(2, "Pakistan and US hold counter-terrorism dialogue", PK_US, published=T0 + timedelta(hours=1)),
+                article(3, "Indonesia and Australia sign pact against ISIS", ID_AU, published=T0 + timedelta(hours=2)),
+            ]
+        )
+    )
+    result = run_alerts(store, with_smtp(settings, smtp.port), rules=rules)
+    got = sorted((m["To"], m["Subject"].split(": ", 1)[1]) for m in smtp.messages)
+    assert result.failed == 0 and got == [
+        ("isis-desk@newswatch.example", "Australia \u2013 Indonesia"),
+        ("my-desk@newswatch.example", "Malaysia \u2013 Thailand"),
+        ("pk-us-desk@newswatch.example", "Pakistan \u2013 United States"),
+    ]
 
 
 def test_later_report_in_the_window_goes_to_the_digest(settings: Settings, store: Store, smtp: SmtpServer) -> None:

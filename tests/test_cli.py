@@ -49,6 +49,11 @@ def test_run_twice_then_stats_and_search(tmp_path: Path) -> None:
     assert data["articles"] == 27
     assert data["feeds"]["demo-malaymail"]["articles"] == 7
     assert set(data["feeds"]) == {"demo-malaymail", "demo-brecorder", "demo-benarnews", "demo-analysis", "demo-wire"}
+    # entities come from the full-mode model on relevant articles; matched whole, in any case
+    by_entity = newswatch(tmp_path, "articles", "--entity", "ABU SAYYAF", "--json")
+    assert [a["title"][:28] for a in json.loads(by_entity.stdout)] == ["Philippine troops clash with"]
+    english = json.loads(newswatch(tmp_path, "articles", "--language", "en", "--limit", "100", "--json").stdout)
+    assert len(english) == 27 and json.loads(newswatch(tmp_path, "articles", "--language", "ms", "--json").stdout) == []
     found = newswatch(tmp_path, "search", "Islamic State", "--json")
     titles = [hit["title"] for hit in json.loads(found.stdout)]
     assert titles[0] == "68 Nations Meet in Washington, Vow to Wipe Out Islamic State"

@@ -93,6 +93,26 @@ def test_query_filters(store: Store) -> None:
     assert len(store.query(since=T0, time_field="indexed_at")) == 3
 
 
+def test_query_by_entity_in_any_case_and_by_language(store: Store) -> None:
+    list(
+        store.upsert(
+            [
+                make(1, entities={"persons": ["Anwar Ibrahim"], "places": ["Kuala Lumpur"]}, language="en"),
+                make(2, entities={"organisations": ["Royal Malaysia Police"]}, language="ms"),
+                make(3, entities={"persons": ["Anwar"]}, language="en"),
+            ]
+        )
+    )
+    ids = lambda arts: [a.title for a in arts]  # noqa: E731
+    assert ids(store.query(entity="anwar ibrahim")) == ["Article number 1"]  # whole name, any case
+    assert ids(store.query(entity="Kuala Lumpur")) == ["Article number 1"]  # places too
+    assert ids(store.query(entity="ROYAL MALAYSIA POLICE")) == ["Article number 2"]
+    assert ids(store.query(entity="Anwar")) == ["Article number 3"]  # a name, not a substring
+    assert store.query(entity="Najib") == []
+    assert ids(store.query(language="ms")) == ["Article number 2"]
+    assert ids(store.query(language="en", entity="anwar")) == ["Article number 3"]
+
+
 def test_full_text_search_ranks_and_tolerates_odd_queries(store: Store) -> None:
     list(
         store.upsert(

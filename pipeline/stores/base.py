@@ -66,9 +66,12 @@ class Store(Protocol):
         country: str | None = None,
         event_type: str | None = None,
         feed_id: str | None = None,
+        entity: str | None = None,
+        language: str | None = None,
         limit: int | None = 100,
     ) -> list[Article]:
-        """Articles matching every filter given, newest first by `time_field`."""
+        """Articles matching every filter given, newest first by `time_field`. `entity`: a person,
+        organisation or place the entity recognizer found, in any case; `language`: the feed's language."""
         ...
 
     def search(self, text: str, *, limit: int = 20) -> list[Hit]:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 FTS_OPERATORS = re.compile(r'"|\*|\b(?:OR|AND|NOT)\b')
 SEARCH_FIELDS = ["title^10", "text"]
 MAX_RESULTS = 10_000
+ENTITY_GROUPS = ("persons", "organisations", "places")
 FALLBACK_ANALYZER = {"type": "standard", "stopwords": "_english_"}
 UNAVAILABLE = (TransportConnectionError, ConnectionTimeout)
 T = TypeVar("T")
@@ -314,6 +315,8 @@ class ElasticsearchStore:
         country: str | None = None,
         event_type: str | None = None,
         feed_id: str | None = None,
+        entity: str | None = None,
+        language: str | None = None,
         limit: int | None = 100,
     ) -> list[Article]:
         if time_field not in ("published_at", "indexed_at"):
@@ -326,9 +329,17 @@ class ElasticsearchStore:
             if until:
                 bounds["lt"] = until.isoformat()
             filters.append({"range": {time_field: bounds}})
-        for field, value in (("concepts", concept), ("countries", country), ("feed_id", feed_id)):
+        for field, value in (
+            ("concepts", concept),
+            ("countries", country),
+            ("feed_id", feed_id),
+            ("language", language),
+        ):
             if value:
                 filters.append({"term": {field: value}})
+        if entity:  # any of the entity groups, in any case
+            groups = [{"term": {f"entities.{g}": {"value": entity, "case_insensitive": True}}} for g in ENTITY_GROUPS]
+            filters.append({"bool": {"should": groups, "minimum_should_match": 1}})
         if event_type:  # on the nested events, so that later filters (dyad, ct_relevant) apply to one event
             filters.append({"nested": {"path": "events", "query": {"term": {"events.type": event_type}}}})
         sort = [{time_field: "desc"}, {"id": "asc"}]

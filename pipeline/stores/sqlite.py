@@ -165,6 +165,8 @@ class SQLiteStore:
         country: str | None = None,
         event_type: str | None = None,
         feed_id: str | None = None,
+        entity: str | None = None,
+        language: str | None = None,
         limit: int | None = 100,
     ) -> list[Article]:
         if time_field not in ("published_at", "indexed_at"):
@@ -183,6 +185,12 @@ class SQLiteStore:
             if value:
                 where.append(f"EXISTS (SELECT 1 FROM json_each(doc, '{path}') WHERE value = ?)")
                 params.append(value)
+        if entity:
+            where.append("EXISTS (SELECT 1 FROM json_tree(doc, '$.entities') WHERE type = 'text' AND lower(value) = ?)")
+            params.append(entity.lower())
+        if language:
+            where.append("json_extract(doc, '$.language') = ?")
+            params.append(language)
         sql = f"SELECT doc FROM articles WHERE {' AND '.join(where)} ORDER BY {time_field} DESC, id"
         if limit is not None:
             sql += " LIMIT ?"
