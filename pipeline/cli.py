@@ -689,7 +689,8 @@ def alerts_run(obj: Context, digest: bool, as_json: bool) -> int:
     else:
         out.print(
             f"{result.created} new alert(s), {result.updates} update(s), {result.sent} sent, "
-            f"{result.digests_sent} digest(s) sent, {result.failed} failed -> {escape(target)}"
+            f"{result.digests_sent} digest(s) sent, {result.resent} resent to refused recipients, "
+            f"{result.failed} failed -> {escape(target)}"
         )
         for error in result.errors:
             out.print(f"[red]not sent[/] {escape(error)} (kept pending; the next run retries)")

@@ -18,10 +18,12 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.envelopes: list[list[str]] = []  # the accepted recipients of each message
         self.arrivals: list[float] = []  # time.monotonic() of each message
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's naming)
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.envelopes.append(list(envelope.rcpt_tos))
         self.arrivals.append(time.monotonic())
         return "250 OK"
 

@@ -36,6 +36,7 @@ class AlertRun:
     sent: int = 0
     failed: int = 0
     digests_sent: int = 0
+    resent: int = 0  # emails sent again to recipients the relay refused before
     errors: list[str] = field(default_factory=list)
 
 
@@ -84,6 +85,7 @@ class Outgoing:
     message: EmailMessage
     records: list[AlertRecord]
     digest_id: str | None = None
+    to: list[str] | None = None  # envelope recipients when not the message's own (a retry to refused ones)
 
 
 def immediate_mail(
@@ -115,17 +117,49 @@ def digest_mail(
         yield Outgoing(f"digest-{digest_id}", f"digest {rule_id}", message, items, digest_id)
 
 
+def refused_mail(
+    sent: list[AlertRecord], rules: dict[str, Rule], smtp: SmtpSettings, now: datetime
+) -> Iterator[Outgoing]:
+    """The same emails again (same Message-ID), to the recipients the relay refused last time only."""
+    for record in sent:
+        if record.refused and record.delivery == "immediate" and record.rule in rules:
+            rule = rules[record.rule]
+            subject, text, html = render_alert(record, rule)
+            message = build_message(subject, text, html, rule.recipients, smtp, record.message_id, now)
+            yield Outgoing(record.id, f"{record.id} (refused recipients)", message, [record], to=sorted(record.refused))
+    digests: dict[str, list[AlertRecord]] = {}
+    for record in sent:
+        if record.refused and record.delivery == "digest" and record.digest_id and record.rule in rules:
+            digests.setdefault(record.digest_id, []).append(record)
+    for digest_id, items in digests.items():
+        rule = rules[items[0].rule]
+        subject, text, html = render_digest(items, rule, items[0].sent_at or now)
+        message = build_message(
+            subject, text, html, rule.recipients, smtp, make_msgid(idstring=digest_id, domain="newswatch.local"), now
+        )
+        yield Outgoing(
+            f"digest-{digest_id}",
+            f"digest {rule.id} (refused recipients)",
+            message,
+            items,
+            digest_id,
+            to=sorted(items[0].refused),
+        )
+
+
 def _mark(store: Store, record: AlertRecord, **changes: Any) -> None:
     store.state_put(ALERT, record.id, record.model_copy(update=changes).model_dump(mode="json"))
 
 
 def deliver(store: Store, outgoing: Iterable[Outgoing], mailer: Mailer, run: AlertRun, now: datetime) -> int:
-    """Send each email; returns how many went. Its records are marked sent at the mailer's commit point; a
-    failure keeps them pending with the reason (a message not even tried does not count as an attempt)."""
+    """Send each email; returns how many went. Its records are marked sent at the mailer's commit point, with
+    the recipients the relay refused (retried by `refused_mail`); a failure keeps them as they were (pending)
+    with the reason (a message not even tried does not count as an attempt)."""
     sent = 0
     for out in outgoing:
 
-        def commit(where: str, out: Outgoing = out) -> None:
+        def commit(where: str, refused: dict[str, str], out: Outgoing = out) -> None:
+            error = "refused: " + "; ".join(f"{a} ({r})" for a, r in sorted(refused.items())) if refused else None
             for record in out.records:
                 _mark(
                     store,
@@ -135,11 +169,12 @@ def deliver(store: Store, outgoing: Iterable[Outgoing], mailer: Mailer, run: Ale
                     delivered_to=where,
                     digest_id=out.digest_id,
                     attempts=record.attempts + 1,
-                    last_error=None,
+                    last_error=error,
+                    refused=refused,
                 )
 
         try:
-            mailer.send(out.message, out.key, commit=commit)
+            mailer.send(out.message, out.key, commit=commit, to=out.to)
         except SEND_ERRORS as exc:  # also undoes `commit` if the server refused the finished message
             reason = f"{type(exc).__name__}: {exc}"
             tried = 0 if isinstance(exc, RelayUnavailable) else 1
@@ -160,7 +195,8 @@ def run_alerts(
     rules: Iterable[Rule] | None = None,
     now: datetime | None = None,
 ) -> AlertRun:
-    """Run every enabled rule, then deliver pending immediate alerts (and digests when asked)."""
+    """Run every enabled rule, then deliver pending immediate alerts (and digests when asked), and send again
+    to the recipients a relay refused in an earlier run."""
     now = now or datetime.now(UTC)
     active = {r.id: r for r in (rules if rules is not None else load_rules()) if r.enabled}
     run = AlertRun()
@@ -168,6 +204,7 @@ def run_alerts(
         records, updates = run_rule(store, rule, now)
         run.created += len(records) - updates
         run.updates += updates
+    refused_before = [r for r in list_alerts(store, "sent") if r.refused]  # not those refused in this run again
     with closing(Mailer(settings.smtp, settings.outbox_dir)) as mailer:
         run.sent = deliver(
             store, immediate_mail(list_alerts(store, "pending"), active, settings.smtp, now), mailer, run, now
@@ -176,4 +213,5 @@ def run_alerts(
             run.digests_sent = deliver(
                 store, digest_mail(list_alerts(store, "pending"), active, settings.smtp, now), mailer, run, now
             )
+        run.resent = deliver(store, refused_mail(refused_before, active, settings.smtp, now), mailer, run, now)
     return run

@@ -1,5 +1,6 @@
-"""SMTP delivery (STARTTLS, implicit TLS or plain) or an outbox folder of .eml files, with the commit point
-that makes a crash unable to deliver a message twice."""
+"""SMTP delivery (STARTTLS, implicit TLS or plain) or an outbox folder of .eml files. A message is marked sent
+just before its end-of-data line, so a crash never makes the relay receive it twice; a relay reply lost after
+that line makes the next run send it again with the same Message-ID: delivery is at-least-once."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from email.utils import getaddresses, parseaddr
 from pathlib import Path
 
 from pipeline.config import SmtpSettings
+
+Refused = dict[str, str]  # recipient -> the relay's reply
 
 
 class RelayUnavailable(smtplib.SMTPException):
@@ -46,29 +49,38 @@ class Mailer:
             return f"outbox {self.outbox}"
         return f"smtp {self.smtp.host}:{self.smtp.effective_port} ({self.smtp.security})"
 
-    def send(self, message: EmailMessage, key: str, commit: Callable[[str], None] | None = None) -> str:
-        """Deliver one message; returns where it went. Raises smtplib/OS/SSL errors.
+    def send(
+        self,
+        message: EmailMessage,
+        key: str,
+        commit: Callable[[str, Refused], None] | None = None,
+        to: list[str] | None = None,
+    ) -> str:
+        """Deliver one message (to `to`, default its To and Cc); returns where it went. Raises smtplib/OS/SSL
+        errors.
 
-        `commit(where)` records the message as sent at the last moment the delivery can still be undone: over
-        SMTP, once the whole message is transmitted and before the end-of-data line that lets the server accept
-        it. A process killed before the commit leaves the server with an unfinished message, which it drops, and
-        the record pending; so a crash can never make the server receive a message twice. If the server then
-        refuses the finished message, the error is raised after the commit and the caller records it as not sent."""
-        commit = commit or (lambda where: None)
+        `commit(where, refused)` records the message as sent at the last moment the delivery can still be
+        undone: over SMTP, once the whole message is transmitted and before the end-of-data line that lets the
+        server accept it; `refused` maps the recipients the relay refused (while taking the others) to its
+        reply. A process killed before the commit leaves the server with an unfinished message, which it drops,
+        and the record pending. If the server refuses the finished message, or the connection is lost before
+        its reply, the error is raised after the commit and the caller records it as not sent: the next run
+        sends it again with the same Message-ID (at-least-once)."""
+        commit = commit or (lambda where, refused: None)
         if not self.smtp.host:
             self.outbox.mkdir(parents=True, exist_ok=True)
             path = self.outbox / f"{key}.eml"
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(bytes(message))
             tmp.replace(path)  # atomic, and a rerun writes the same file again
-            commit(str(path))
+            commit(str(path), {})
             return str(path)
         if self.relay_error:
             raise RelayUnavailable(f"not tried, the relay failed earlier in this run ({self.relay_error})")
         where = f"{self.smtp.host}:{self.smtp.effective_port}"
         try:
             client = self._client or self._connect()
-            _transmit(client, message, lambda: commit(where))
+            _transmit(client, message, lambda refused: commit(where, refused), to)
         except BaseException as exc:
             self._drop()
             if isinstance(exc, Exception) and not isinstance(exc, MESSAGE_REFUSALS):
@@ -117,11 +129,15 @@ def _smtp_data(message: EmailMessage) -> bytes:
     return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
-def _transmit(client: smtplib.SMTP, message: EmailMessage, commit: Callable[[], None]) -> None:
-    """MAIL, RCPT and DATA as smtplib's send_message does them, with `commit` called between the message and
-    its end-of-data line (smtplib sends both in one call)."""
+def _transmit(
+    client: smtplib.SMTP, message: EmailMessage, commit: Callable[[Refused], None], to: list[str] | None
+) -> None:
+    """MAIL, RCPT and DATA as smtplib's send_message does them, with `commit(refused)` called between the
+    message and its end-of-data line (smtplib sends both in one call); `refused` holds the recipients the relay
+    refused while it took the others. `to`: the envelope recipients (default: the To and Cc headers)."""
     sender = parseaddr(message["From"])[1]
-    recipients = [address for _, address in getaddresses(message.get_all("To", []) + message.get_all("Cc", []))]
+    headers = message.get_all("To", []) + message.get_all("Cc", [])
+    recipients = to if to is not None else [address for _, address in getaddresses(headers)]
     data = _smtp_data(message)
     client.ehlo_or_helo_if_needed()
     options = ["BODY=8BITMIME"] if client.has_extn("8bitmime") and any(b > 127 for b in data) else []
@@ -142,7 +158,7 @@ def _transmit(client: smtplib.SMTP, message: EmailMessage, commit: Callable[[], 
         client.rset()
         raise smtplib.SMTPDataError(code, reply)
     client.send(data)
-    commit()
+    commit({address: f"{code} {reply.decode(errors='replace')}" for address, (code, reply) in refused.items()})
     client.send(b".\r\n")
     code, reply = client.getreply()
     if code != 250:

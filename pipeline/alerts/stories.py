@@ -51,6 +51,7 @@ class AlertRecord(BaseModel):
     sent_at: datetime | None = None
     delivered_to: str | None = None
     digest_id: str | None = None
+    refused: dict[str, str] = Field(default_factory=dict)  # recipients the relay refused: retried, same Message-ID
 
 
 def story_id(rule: str, etype: str, dyad: str) -> str:

@@ -16,14 +16,15 @@ from tests.smtpserver import Inbox, SmtpServer, start
 
 
 class Refusing(Inbox):
-    """Refuses every recipient (a relay that denies us) or every message (temporarily, 451)."""
+    """Refuses every recipient (a relay that denies us), or only the addresses in `only` (a full or unknown
+    mailbox) while taking the others, or every message (temporarily, 451). `only` can change between runs."""
 
-    def __init__(self, *, at: str, reply: str) -> None:
+    def __init__(self, *, at: str, reply: str, only: set[str] | None = None) -> None:
         super().__init__()
-        self.at, self.reply = at, reply
+        self.at, self.reply, self.only = at, reply, only
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:  # noqa: N802
-        if self.at == "rcpt":
+        if self.at == "rcpt" and (self.only is None or address in self.only):
             return self.reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -43,8 +44,8 @@ class DropAfterData(Inbox):
         return "421 closing"
 
 
-def refusing(at: str, reply: str) -> SmtpServer:
-    return start(SmtpServer(Refusing(at=at, reply=reply)))
+def refusing(at: str, reply: str, only: set[str] | None = None) -> SmtpServer:
+    return start(SmtpServer(Refusing(at=at, reply=reply, only=only)))
 
 
 def drop_after_data() -> SmtpServer:

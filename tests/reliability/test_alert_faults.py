@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.alerts import list_alerts, run_alerts
+from pipeline.alerts import list_alerts, load_rules, run_alerts
 from pipeline.config import Settings
 from pipeline.stores import Store
 from tests.helpers import MOU, article, with_smtp
@@ -97,3 +97,36 @@ def test_smtp_fault_keeps_alerts_pending_then_each_is_sent_once(
     assert sorted(m["Message-ID"] for m in smtp.messages) == sorted(r.message_id for r in pending)
     assert run_alerts(store, with_smtp(settings, smtp.port)).sent == 0 and len(smtp.messages) == 2
     assert not [r for r in list_alerts(store, "pending") if r.delivery == "immediate"]
+
+
+def test_partly_refused_recipients_are_recorded_and_retried_with_the_same_message_id(
+    settings: Settings, store: Store
+) -> None:
+    """A relay that takes one analyst and refuses the other (550, mailbox unavailable): the alert counts as
+    sent, the refusal is recorded on it, and each later run sends the same message (same Message-ID) to the
+    refused recipient only, until the relay takes it."""
+    analysts, desk = "analysts@newswatch.example", "desk@newswatch.example"
+    rules = [
+        r.model_copy(update={"recipients": [analysts, desk]}) for r in load_rules() if r.id == "bilateral-agreements"
+    ]
+    list(store.upsert([article(1, "Malaysia, Thailand sign MoU", MOU)]))
+    relay = refusing("rcpt", "550 5.1.1 Mailbox unavailable", only={desk})
+    try:
+        first = run_alerts(store, with_smtp(settings, relay.port), rules=rules)
+        assert first.sent == 1 and first.failed == 0 and relay.inbox.envelopes == [[analysts]]
+        (record,) = list_alerts(store)
+        assert record.status == "sent" and set(record.refused) == {desk} and "550" in record.refused[desk]
+        assert "refused: desk@newswatch.example" in (record.last_error or "")
+
+        still = run_alerts(store, with_smtp(settings, relay.port), rules=rules)  # the mailbox is still full
+        assert still.resent == 0 and still.failed == 1 and len(relay.messages) == 1
+
+        relay.inbox.only = set()  # the desk's mailbox works again
+        later = run_alerts(store, with_smtp(settings, relay.port), rules=rules)
+        assert later.resent == 1 and relay.inbox.envelopes[1] == [desk]
+        assert relay.messages[1]["Message-ID"] == relay.messages[0]["Message-ID"] == record.message_id
+        (record,) = list_alerts(store)
+        assert record.refused == {} and record.last_error is None
+        assert run_alerts(store, with_smtp(settings, relay.port), rules=rules).resent == 0 and len(relay.messages) == 2
+    finally:
+        relay.stop()
