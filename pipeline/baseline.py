@@ -8,7 +8,7 @@ no anaphora, no vetoes: what a keyword search on a news archive would give.
 
 from __future__ import annotations
 
-from pipeline.events import split_sentences
+from pipeline.events import MAX_SENTENCE, split_sentences
 from pipeline.models import Event, Evidence, done_status
 from pipeline.tagging import Tagger
 
@@ -33,19 +33,15 @@ def baseline_events(tagger: Tagger, title: str, text: str) -> list[Event]:
             etype = next((t for t, label in BASELINE_TYPES.items() if label in sentence.terms), None)
             if len(codes) < 2 or etype is None:
                 continue
-            parties = sorted(codes[:2])
-            events.setdefault(
-                (etype, "-".join(parties)),
-                Event(
-                    type=etype,
-                    parties=parties,
-                    dyad="-".join(parties),
-                    sentence=sentence.span.text[:600],
-                    trigger=BASELINE_TYPES[etype],
-                    status=done_status(etype),
-                    ct_relevant=ct,
-                    confidence=0.5,
-                    evidence=Evidence(trigger=f"baseline:{BASELINE_TYPES[etype]}", status="none"),
-                ),
+            event = Event(
+                type=etype,
+                parties=codes[:2],
+                sentence=sentence.span.text[:MAX_SENTENCE],
+                trigger=BASELINE_TYPES[etype],
+                status=done_status(etype),
+                ct_relevant=ct,
+                confidence=0.5,
+                evidence=Evidence(trigger=f"baseline:{BASELINE_TYPES[etype]}", status="none"),
             )
+            events.setdefault((etype, event.dyad), event)
         return list(events.values())

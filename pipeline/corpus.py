@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, m
 
 from pipeline.config import PROJECT_DIR, ConfigError, load_model
 from pipeline.fields import CountryCode, unique
-from pipeline.models import NEW_STATUSES, EventTypeName, ListedStatus
+from pipeline.models import ALERT_TYPES, NEW_STATUSES, EventTypeName, ListedStatus
 
 NEWS_DIR = PROJECT_DIR / "tests" / "data" / "news"
 SPLITS = ("train", "dev", "test")
@@ -101,9 +101,7 @@ class NewsItem(BaseModel):
 
     @model_validator(mode="after")
     def _alert_follows_events(self) -> NewsItem:
-        expected = any(
-            e.ct_relevant and e.type in ("agreement", "dialogue") and e.status in NEW_STATUSES for e in self.events
-        )
+        expected = any(e.ct_relevant and e.type in ALERT_TYPES and e.status in NEW_STATUSES for e in self.events)
         if self.alert != expected:
             raise ValueError(f"alert is {self.alert} but the events say {expected} (docs/labelling.md, 'alert')")
         return self

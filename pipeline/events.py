@@ -19,7 +19,7 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, Token
 
 from pipeline.event_rules import EventRules
-from pipeline.models import EVENT_TYPES, LISTED_STATUSES, NEW_STATUSES, Event, Evidence, done_status
+from pipeline.models import ALERT_TYPES, EVENT_TYPES, LISTED_STATUSES, NEW_STATUSES, Event, Evidence, done_status
 from pipeline.taxonomy import Taxonomy
 
 if TYPE_CHECKING:
@@ -107,13 +107,13 @@ def _article_candidates(
         parties = [headline[0], speaks_for]
     else:
         parties = []
-    if not parties or any(c.type in ("agreement", "dialogue") and set(c.parties) == set(parties) for c in found):
+    if not parties or any(c.type in ALERT_TYPES and set(c.parties) == set(parties) for c in found):
         return []
     for n, sentence in enumerate(sentences):
         if "multilateral" in sentence.terms or _elsewhere(sentence, parties):
             continue
         trigger = _trigger(sentence.terms, rules)
-        if trigger is not None and trigger[0] in ("agreement", "dialogue"):
+        if trigger is not None and trigger[0] in ALERT_TYPES:
             etype, span, distance, rule = trigger
             return [
                 Candidate(
@@ -183,9 +183,8 @@ def split_sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher, rules
         country_starts = {c.start for c in doc.spans["countries"]}
         previous: tuple[int, bool] = (-10, False)  # end and `located` of the country before
         for country in doc.spans["countries"]:
-            if (
-                country.start in inside
-            ):  # part of a name: "Islamic State of Iraq and Syria", "Tehrik-i-Taliban Pakistan"
+            # part of a name: "Islamic State of Iraq and Syria", "Tehrik-i-Taliban Pakistan"
+            if country.start in inside:
                 continue
             sentence = sentences[bisect_right(starts, country.start) - 1]
             # "in Iraq and Syria": a country listed right after a located one is located too
@@ -283,11 +282,9 @@ def _frame(
     )
     if concept is None and relevance >= rules.ct.article_relevance:
         concept = f"article relevance {relevance:.2f}"
-    parties = sorted(candidate.parties)
     return Event(
         type=etype,
-        parties=parties,
-        dyad="-".join(parties),
+        parties=candidate.parties,
         sentence=span.text.strip()[:MAX_SENTENCE],
         trigger=doc[t_start:t_end].text,
         instrument=_instrument(sentence.terms, rules, etype),

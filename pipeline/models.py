@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class Mention(BaseModel):
@@ -21,6 +21,9 @@ class Mention(BaseModel):
 # Bilateral event types (DESIGN: after CAMEO's classes), in the order a sentence's words are tried.
 EventTypeName = Literal["agreement", "dialogue", "material", "intent"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventTypeName)
+
+# The types whose signed or held frames are new agreements or dialogues: what the default alert rule is for.
+ALERT_TYPES: tuple[str, ...] = ("agreement", "dialogue")
 
 # The status of an event frame (docs/labelling.md). Failed and earlier happenings are not events; signed and
 # held ones are new; planned and proposed ones are expected.
@@ -44,11 +47,12 @@ class Evidence(BaseModel):
 
 
 class Event(BaseModel):
-    """A bilateral event frame between exactly two countries (see DESIGN.md and docs/labelling.md)."""
+    """A bilateral event frame between exactly two countries (see docs/design.md and docs/labelling.md).
+    `parties` are kept sorted and `dyad` ("MY-TH") is derived from them; stores keep it for queries."""
 
     type: str
     parties: list[str]
-    dyad: str
+    dyad: str = ""
     sentence: str
     trigger: str
     instrument: str | None = None
@@ -56,6 +60,12 @@ class Event(BaseModel):
     ct_relevant: bool = False
     confidence: float = 0.0
     evidence: Evidence = Field(default_factory=Evidence)
+
+    @model_validator(mode="after")
+    def _derive_dyad(self) -> Event:
+        self.parties = sorted(self.parties)
+        self.dyad = "-".join(self.parties)
+        return self
 
 
 class Article(BaseModel):

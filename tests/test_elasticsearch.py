@@ -48,7 +48,7 @@ def test_setup_gives_an_older_index_the_fields_added_since(es: ElasticsearchStor
         1,
         countries=["MY", "US"],
         speaks_for="US",
-        events=[Event(type="dialogue", parties=["MY", "US"], dyad="MY-US", sentence="s", trigger="met", status="held")],
+        events=[Event(type="dialogue", parties=["MY", "US"], sentence="s", trigger="met", status="held")],
     )
     assert [r.ok for r in es.upsert([framed])] == [False]  # the strict mapping refuses the new fields
     report = es.setup()

@@ -107,7 +107,10 @@ def test_eval_split_and_baseline_print_their_figures() -> None:
         assert data["alerts"]["tp"] + data["alerts"]["fn"] == sum(i.alert for i in load_split("dev"))
     assert tagger["alerts"]["f1"] > baseline["alerts"]["f1"] + 0.15  # what the frames add, on the tuning split
     strict = run_cli("eval", "--split", "dev", "--strict")
-    assert strict.returncode == 3 and "below target" in strict.stdout  # the bar is not met yet: say so
+    if tagger["below_targets"]:  # the bar is not met: --strict says so and exits 3
+        assert strict.returncode == 3 and "below target" in strict.stdout
+    else:
+        assert strict.returncode == 0 and "below target" not in strict.stdout
 
 
 def test_corpus_stats_command() -> None:

@@ -44,7 +44,6 @@ def test_round_trip_keeps_the_document(store: Store) -> None:
     event = Event(
         type="agreement",
         parties=["MY", "US"],
-        dyad="MY-US",
         sentence="s",
         trigger="signed",
         ct_relevant=True,
@@ -66,7 +65,7 @@ def test_round_trip_keeps_the_document(store: Store) -> None:
 
 def test_query_filters(store: Store) -> None:
     def event(kind: str) -> Event:
-        return Event(type=kind, parties=["MY", "US"], dyad="MY-US", sentence="s", trigger="t")
+        return Event(type=kind, parties=["MY", "US"], sentence="s", trigger="t")
 
     list(
         store.upsert(

@@ -88,17 +88,40 @@ class Outgoing:
     to: list[str] | None = None  # envelope recipients when not the message's own (a retry to refused ones)
 
 
+def _alert_out(
+    record: AlertRecord, rule: Rule, smtp: SmtpSettings, now: datetime, to: list[str] | None = None
+) -> Outgoing:
+    """The email of one immediate alert (to `to` only, for a retry to refused recipients)."""
+    subject, text, html = render_alert(record, rule)
+    message = build_message(subject, text, html, rule.recipients, smtp, record.message_id, now)
+    label = record.id if to is None else f"{record.id} (refused recipients)"
+    return Outgoing(record.id, label, message, [record], to=to)
+
+
+def _digest_out(
+    items: list[AlertRecord],
+    rule: Rule,
+    digest_id: str,
+    smtp: SmtpSettings,
+    now: datetime,
+    dated: datetime | None = None,
+    to: list[str] | None = None,
+) -> Outgoing:
+    """One rule's digest of `items` under `digest_id` (its Message-ID); its heading is `dated` (default now)."""
+    subject, text, html = render_digest(items, rule, dated or now)
+    msgid = make_msgid(idstring=digest_id, domain="newswatch.local")
+    message = build_message(subject, text, html, rule.recipients, smtp, msgid, now)
+    label = f"digest {rule.id}" if to is None else f"digest {rule.id} (refused recipients)"
+    return Outgoing(f"digest-{digest_id}", label, message, items, digest_id, to=to)
+
+
 def immediate_mail(
     pending: list[AlertRecord], rules: dict[str, Rule], smtp: SmtpSettings, now: datetime
 ) -> Iterator[Outgoing]:
     """One email per pending immediate alert of an active rule."""
     for record in pending:
-        if record.delivery != "immediate" or record.rule not in rules:
-            continue
-        rule = rules[record.rule]
-        subject, text, html = render_alert(record, rule)
-        message = build_message(subject, text, html, rule.recipients, smtp, record.message_id, now)
-        yield Outgoing(record.id, record.id, message, [record])
+        if record.delivery == "immediate" and record.rule in rules:
+            yield _alert_out(record, rules[record.rule], smtp, now)
 
 
 def digest_mail(
@@ -108,43 +131,25 @@ def digest_mail(
     pending = [r for r in pending if r.delivery == "digest" and r.rule in rules]
     for rule_id in sorted({r.rule for r in pending}):
         items = [r for r in pending if r.rule == rule_id]
-        rule = rules[rule_id]
         digest_id = hashlib.sha1(",".join(r.id for r in items).encode()).hexdigest()[:16]
-        subject, text, html = render_digest(items, rule, now)
-        message = build_message(
-            subject, text, html, rule.recipients, smtp, make_msgid(idstring=digest_id, domain="newswatch.local"), now
-        )
-        yield Outgoing(f"digest-{digest_id}", f"digest {rule_id}", message, items, digest_id)
+        yield _digest_out(items, rules[rule_id], digest_id, smtp, now)
 
 
 def refused_mail(
     sent: list[AlertRecord], rules: dict[str, Rule], smtp: SmtpSettings, now: datetime
 ) -> Iterator[Outgoing]:
     """The same emails again (same Message-ID), to the recipients the relay refused last time only."""
-    for record in sent:
-        if record.refused and record.delivery == "immediate" and record.rule in rules:
-            rule = rules[record.rule]
-            subject, text, html = render_alert(record, rule)
-            message = build_message(subject, text, html, rule.recipients, smtp, record.message_id, now)
-            yield Outgoing(record.id, f"{record.id} (refused recipients)", message, [record], to=sorted(record.refused))
     digests: dict[str, list[AlertRecord]] = {}
     for record in sent:
-        if record.refused and record.delivery == "digest" and record.digest_id and record.rule in rules:
+        if not record.refused or record.rule not in rules:
+            continue
+        if record.delivery == "immediate":
+            yield _alert_out(record, rules[record.rule], smtp, now, to=sorted(record.refused))
+        elif record.digest_id:
             digests.setdefault(record.digest_id, []).append(record)
     for digest_id, items in digests.items():
-        rule = rules[items[0].rule]
-        subject, text, html = render_digest(items, rule, items[0].sent_at or now)
-        message = build_message(
-            subject, text, html, rule.recipients, smtp, make_msgid(idstring=digest_id, domain="newswatch.local"), now
-        )
-        yield Outgoing(
-            f"digest-{digest_id}",
-            f"digest {rule.id} (refused recipients)",
-            message,
-            items,
-            digest_id,
-            to=sorted(items[0].refused),
-        )
+        first = items[0]
+        yield _digest_out(items, rules[first.rule], digest_id, smtp, now, first.sent_at, to=sorted(first.refused))
 
 
 def _mark(store: Store, record: AlertRecord, **changes: Any) -> None:
