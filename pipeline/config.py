@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -271,6 +272,9 @@ class FeedConfig(BaseModel):
     enabled: bool = True
     fulltext: Literal["never", "auto", "always"] = "never"
     tags: list[str] = Field(default_factory=list)
+    # demo feeds only: entries marked as written for the demo (category "newswatch-demo") are moved forward by
+    # the time between this instant and the fetch, so that the demo's recent news stays recent on any day
+    demo_recent_as_of: AwareDatetime | None = None
 
     @field_validator("url")
     @classmethod

@@ -159,6 +159,15 @@ def entry_date(entry: dict[str, Any], fetched_at: datetime, tolerance: timedelta
     return fetched_at, ["date_missing"]
 
 
+# Items written for the demo (scripts/build_samples.py) carry this category; see FeedConfig.demo_recent_as_of.
+DEMO_TAG = "newswatch-demo"
+DEMO_TAG_SCHEME = "https://newswatch.example/demo"
+
+
+def written_for_demo(entry: dict[str, Any]) -> bool:
+    return any((tag.get("term") or "") == DEMO_TAG for tag in entry.get("tags", []) or [])
+
+
 def normalise_entry(
     entry: dict[str, Any],
     *,
@@ -168,8 +177,10 @@ def normalise_entry(
     fetched_at: datetime,
     future_tolerance: timedelta = timedelta(days=1),
     speaks_for: str | None = None,
+    demo_recent_as_of: datetime | None = None,
 ) -> Article:
-    """One feedparser entry as an Article."""
+    """One feedparser entry as an Article. With `demo_recent_as_of`, an entry written for the demo is moved
+    forward by the time since that instant (flag `date_redated_for_demo`), so the demo stays recent."""
     title = html_to_text(html.unescape(entry.get("title", "") or ""))
     summary, text = entry_text(entry)
     link = (entry.get("link") or "").strip()
@@ -183,6 +194,9 @@ def normalise_entry(
         flags.append("no_link")
         article_id = sha1(f"{feed_id}\n{guid or title or text[:200]}")
     published, date_flags = entry_date(entry, fetched_at, future_tolerance)
+    if demo_recent_as_of is not None and written_for_demo(entry):
+        published += max(fetched_at - demo_recent_as_of, timedelta(0))
+        date_flags.append("date_redated_for_demo")
     author = entry.get("author") or None
     return Article(
         id=article_id,

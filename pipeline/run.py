@@ -207,6 +207,7 @@ def _normalise(
                     fetched_at=result.fetched_at,
                     future_tolerance=tolerance,
                     speaks_for=result.feed.speaks_for,
+                    demo_recent_as_of=result.feed.demo_recent_as_of,
                 )
             except Exception as exc:  # one broken entry never stops the run
                 summary.entry_errors += 1

@@ -6,7 +6,9 @@ Run from the project folder: `python scripts/build_samples.py [SEEDS_DIR]`. The 
 so `make run` does not need the seeds folder; rerun this only when the seeds or the items change.
 The extra items are written for the demo (not real reporting): sport, economy and weather to give
 tagging something to ignore, and counter-terrorism items that exercise bilateral event detection
-(agreements, dialogues, intent, multilateral, negated and old instruments).
+(agreements, dialogues, intent, multilateral, negated and old instruments). Each of them carries the category
+DEMO_TAG, so that it is marked as written for the demo and config/feeds.demo.yaml can keep it recent
+(`demo_recent_as_of`); the seed documents keep their real dates.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
+
+from pipeline.normalise import DEMO_TAG, DEMO_TAG_SCHEME
 
 OUT = Path(__file__).resolve().parent.parent / "config" / "samples"
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
@@ -188,9 +192,9 @@ ITEMS = [
     # BenarNews (demo)
     (
         "benarnews",
-        "2026-11-19T10:00:00+07:00",
+        "2026-11-20T10:00:00+07:00",
         "Indonesia, Australia hold annual counter-terrorism dialogue in Jakarta",
-        "https://www.benarnews.org/english/news/indonesian/ct-dialogue-11192026.html",
+        "https://www.benarnews.org/english/news/indonesian/ct-dialogue-11202026.html",
         "Indonesia and Australia held their annual counter-terrorism dialogue in Jakarta on Wednesday, co-chaired by "
         "senior officials of the two foreign ministries. The talks covered returning foreign fighters, deradicalisation "
         "programmes in prisons and online propaganda by Islamic State supporters.",
@@ -290,13 +294,14 @@ ITEMS = [
 ]
 
 
-def seed_items(seeds_dir: Path) -> list[tuple[str, str, str, str, str, str | None]]:
+def seed_items(seeds_dir: Path) -> list[tuple[str, str, str, str, str, str | None, bool]]:
+    """Items of the seed documents: (feed, date, title, link, body, author, written_for_demo=False)."""
     items = []
     for path in sorted(seeds_dir.glob("*.txt")):
         meta = SEEDS[path.name[:3]]
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
         body = "\n".join(line for line in lines[meta["skip"] :] if line)
-        items.append((meta["feed"], meta["date"], meta["title"], meta["link"], body, meta["author"]))
+        items.append((meta["feed"], meta["date"], meta["title"], meta["link"], body, meta["author"], False))
     return items
 
 
@@ -313,12 +318,14 @@ def build_rss(feed_id: str, meta: dict, items: list) -> ET.ElementTree:
     ET.SubElement(channel, "link").text = meta["home"]
     ET.SubElement(channel, "description").text = f"Demo feed for Newswatch: {meta['title']}"
     ET.SubElement(channel, "language").text = "en"
-    for _, date, title, link, body, author in sorted(items, key=lambda i: i[1], reverse=True):
+    for _, date, title, link, body, author, demo in sorted(items, key=lambda i: i[1], reverse=True):
         item = ET.SubElement(channel, "item")
         ET.SubElement(item, "title").text = title
         ET.SubElement(item, "link").text = link
         ET.SubElement(item, "guid", isPermaLink="true").text = link
         ET.SubElement(item, "pubDate").text = format_datetime(datetime.fromisoformat(date))
+        if demo:
+            ET.SubElement(item, "category", domain=DEMO_TAG_SCHEME).text = DEMO_TAG
         if author:
             ET.SubElement(item, f"{{{DC_NS}}}creator").text = author
         first = body.split("\n")[0]
@@ -336,13 +343,15 @@ def build_atom(feed_id: str, meta: dict, items: list) -> ET.ElementTree:
     ET.SubElement(feed, a("id")).text = meta["home"]
     ET.SubElement(feed, a("link"), href=meta["home"])
     ET.SubElement(feed, a("updated")).text = max(i[1] for i in items)
-    for _, date, title, link, body, author in sorted(items, key=lambda i: i[1], reverse=True):
+    for _, date, title, link, body, author, demo in sorted(items, key=lambda i: i[1], reverse=True):
         entry = ET.SubElement(feed, a("entry"))
         ET.SubElement(entry, a("title")).text = title
         ET.SubElement(entry, a("link"), href=link, rel="alternate")
         ET.SubElement(entry, a("id")).text = link
         ET.SubElement(entry, a("published")).text = date
         ET.SubElement(entry, a("updated")).text = date
+        if demo:
+            ET.SubElement(entry, a("category"), term=DEMO_TAG, scheme=DEMO_TAG_SCHEME)
         if author:
             ET.SubElement(ET.SubElement(entry, a("author")), a("name")).text = author
         ET.SubElement(entry, a("summary")).text = body.split("\n")[0][:300]
@@ -354,7 +363,7 @@ def main() -> None:
     if len(sys.argv) != 2 or not Path(sys.argv[1]).is_dir():
         sys.exit("usage: python scripts/build_samples.py SEEDS_DIR (the folder of seed documents)")
     seeds_dir = Path(sys.argv[1])
-    items = seed_items(seeds_dir) + [(f, d, t, lang, b, None) for f, d, t, lang, b in ITEMS]
+    items = seed_items(seeds_dir) + [(f, d, t, link, b, None, True) for f, d, t, link, b in ITEMS]
     OUT.mkdir(parents=True, exist_ok=True)
     for feed_id, meta in FEEDS.items():
         mine = [i for i in items if i[0] == feed_id]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
+import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -59,6 +63,29 @@ def test_run_twice_then_stats_and_search(tmp_path: Path) -> None:
     assert titles[0] == "68 Nations Meet in Washington, Vow to Wipe Out Islamic State"
     table = newswatch(tmp_path, "search", "Tehreek-e-Taliban")
     assert table.returncode == 0 and "Pak-US" in table.stdout
+
+
+def test_demo_outbox_holds_only_new_news_on_any_day(tmp_path: Path) -> None:
+    """`make run`'s pass: the items written for the demo are moved to the days before the run, so their alerts
+    are new; the 2017 and 2024 seed documents are old news and send nothing; every email's sources are recent."""
+    run = newswatch(tmp_path, "run", "--feeds", str(DEMO), "--json")
+    assert run.returncode == 0, run.stderr
+    outbox = sorted((tmp_path / "outbox").glob("*.eml"))
+    emails = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in outbox]
+    assert sorted(m["Subject"] for m in emails) == [
+        "[Newswatch] New bilateral agreement: Malaysia \u2013 Thailand",
+        "[Newswatch] New bilateral dialogue: Australia \u2013 Indonesia",
+    ]
+    now = datetime.now(UTC)
+    for m in emails:
+        body = m.get_body(preferencelist=("plain",)).get_content()
+        for stamp in re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", body):
+            published = datetime.strptime(stamp, "%Y-%m-%d %H:%M UTC").replace(tzinfo=UTC)
+            assert timedelta(0) < now - published <= timedelta(days=3), stamp
+    listed = json.loads(newswatch(tmp_path, "alerts", "list", "--json").stdout)
+    late = {a["dyad"] for a in listed if a["late"]}
+    assert late == {"PK-US", "MY-US"}  # the seeds: digest items "reported late", never immediate
+    assert all(a["delivery"] == "digest" for a in listed if a["late"])
 
 
 def test_fetch_reports_without_storing_or_advancing_validators(tmp_path: Path) -> None:

@@ -25,11 +25,13 @@ from pipeline.feeds import STATE_NAMESPACE
 from pipeline.jobs import ingest_batch
 from pipeline.stores import open_configured_store
 from tests.feedserver import FeedServer
-from tests.helpers import DEMO
+from tests.helpers import DEMO, DEMO_AS_OF
 from tests.smtpserver import SmtpServer
 
 DAGS = PROJECT_DIR / "dags"
 DAG_IDS = ["newswatch_alerts", "newswatch_ingest", "newswatch_maintenance"]
+# The demo's new agreement; the Pak-US seed (May 2024) is old news and never an immediate alert.
+MY_TH_MOU = "[Newswatch] New bilateral agreement: Malaysia \u2013 Thailand"
 PK_US_DIALOGUE = "[Newswatch] New bilateral dialogue: Pakistan \u2013 United States"
 HEAVY = (
     "spacy",
@@ -100,7 +102,8 @@ def job_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed_server: FeedSe
     feeds.write_text(
         "feeds:\n"
         + "".join(
-            f"  - {{id: {name.split('.')[0]}, name: '{name}', url: '{feed_server.url('/feeds/' + name)}'}}\n"
+            f"  - {{id: {name.split('.')[0]}, name: '{name}', url: '{feed_server.url('/feeds/' + name)}', "
+            f"demo_recent_as_of: '{DEMO_AS_OF.isoformat()}'}}\n"
             for name in DEMO
         )
     )
@@ -238,20 +241,21 @@ def test_ingest_emits_the_asset_then_alerts_send_once_and_reruns_duplicate_nothi
         assert queued_alert_runs() == 1  # the scheduler would now start newswatch_alerts
 
         assert run_dag(bag.dags["newswatch_alerts"]) == "success"
-        assert subjects(smtp).count(PK_US_DIALOGUE) == 1
-        assert len(smtp.messages) == 3 and not any("Digest" in s for s in subjects(smtp))
+        assert subjects(smtp).count(MY_TH_MOU) == 1 and PK_US_DIALOGUE not in subjects(smtp)
+        assert len(smtp.messages) == 2 and not any("Digest" in s for s in subjects(smtp))
 
         # A second pass over the same feeds: nothing stored, no asset event, no alerts run, no email.
         assert run_dag(bag.dags["newswatch_ingest"]) == "success"
         assert run_dag(bag.dags["newswatch_alerts"]) == "success"
-        assert store.count() == 27 and len(smtp.messages) == 3
+        assert store.count() == 27 and len(smtp.messages) == 2
         assert len(asset_events()) == before + 1 and queued_alert_runs() == 0
 
-        # The digest run (the daily cron run, or a run with {"digest": true}) sends the digest-mode rule's email.
+        # The digest run (the daily cron run, or a run with {"digest": true}) sends the digest-mode rule's email,
+        # and the immediate rule's digest of what was reported late (the Pak-US seed).
         assert run_dag(bag.dags["newswatch_alerts"], run_conf={"digest": True}) == "success"
         digests = [s for s in subjects(smtp) if "Digest" in s]
-        assert len(digests) == 1 and len(smtp.messages) == 4
-        assert subjects(smtp).count(PK_US_DIALOGUE) == 1
+        assert len(digests) == 2 and len(smtp.messages) == 4
+        assert subjects(smtp).count(MY_TH_MOU) == 1 and PK_US_DIALOGUE not in subjects(smtp)
 
         runs = store.state_items("runs")
         assert len(runs) == 2 and sorted(r["stored"] for r in runs.values()) == [0, 27]
@@ -298,7 +302,7 @@ def test_rerunning_the_same_dag_run_and_one_mapped_batch_duplicates_nothing(
         assert store.count() == 27
     finally:
         store.close()
-    assert subjects(smtp).count(PK_US_DIALOGUE) == 1 and len(smtp.messages) == 3
+    assert subjects(smtp).count(MY_TH_MOU) == 1 and len(smtp.messages) == 2
 
 
 def test_connections_the_airflow_way(
@@ -335,12 +339,12 @@ def test_connections_the_airflow_way(
         assert store.count() == 27
         assert not (Path(os.environ["NEWSWATCH_HOME"]) / "newswatch.db").exists()  # nothing went to SQLite
         assert run_dag(bag.dags["newswatch_alerts"], conn_file_path=str(conn_file)) == "success"
-        assert subjects(smtp).count(PK_US_DIALOGUE) == 1 and len(smtp.messages) == 3
+        assert subjects(smtp).count(MY_TH_MOU) == 1 and len(smtp.messages) == 2
         assert {m["From"] for m in smtp.messages} == {"airflow@newswatch.example"}
         # Rerun on Elasticsearch: nothing new stored or sent.
         assert run_dag(bag.dags["newswatch_ingest"], conn_file_path=str(conn_file)) == "success"
         assert run_dag(bag.dags["newswatch_alerts"], conn_file_path=str(conn_file)) == "success"
-        assert store.count() == 27 and len(smtp.messages) == 3
+        assert store.count() == 27 and len(smtp.messages) == 2
         assert run_dag(bag.dags["newswatch_maintenance"], conn_file_path=str(conn_file)) == "success"
     finally:
         store.drop()
@@ -366,7 +370,7 @@ def test_config_folder_and_home_from_airflow_variables(
     assert run_dag(bag.dags["newswatch_ingest"]) == "success"
     assert run_dag(bag.dags["newswatch_alerts"]) == "success"
     assert (home / "newswatch.db").exists() and not (Path(os.environ["NEWSWATCH_HOME"]) / "newswatch.db").exists()
-    assert {m["To"] for m in smtp.messages} == {"desk@ops.example"} and subjects(smtp).count(PK_US_DIALOGUE) == 1
+    assert {m["To"] for m in smtp.messages} == {"desk@ops.example"} and subjects(smtp).count(MY_TH_MOU) == 1
 
 
 def test_maintenance_reports_failing_and_gone_feeds(

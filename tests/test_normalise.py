@@ -79,3 +79,27 @@ def test_item_without_link_gets_stable_id_from_feed_and_guid() -> None:
     c = normalise_entry(entry(link="", id="guid-1"), feed_id="other", **kw)
     assert a.id == b.id != c.id
     assert a.url is None and "no_link" in a.flags
+
+
+def test_items_written_for_the_demo_stay_recent_and_the_seeds_keep_their_dates() -> None:
+    """config/feeds.demo.yaml's `demo_recent_as_of`: entries marked as written for the demo (their category) move
+    forward by the time since that instant; the seed document in the same feed keeps its real date."""
+    import feedparser
+
+    from pipeline.config import PROJECT_DIR
+
+    parsed = feedparser.parse((PROJECT_DIR / "config" / "samples" / "brecorder.rss.xml").read_bytes())
+    as_of = datetime(2026, 11, 22, 15, tzinfo=UTC)
+    fetched = as_of + timedelta(days=40, hours=3)
+    kept = [normalise_entry(e, feed_id="f", source="s", language="en", fetched_at=fetched) for e in parsed.entries]
+    moved = [
+        normalise_entry(e, feed_id="f", source="s", language="en", fetched_at=fetched, demo_recent_as_of=as_of)
+        for e in parsed.entries
+    ]
+    seeds = [(k, m) for k, m in zip(kept, moved, strict=True) if k.published_at.year == 2024]
+    demo = [(k, m) for k, m in zip(kept, moved, strict=True) if k.published_at.year == 2026]
+    assert len(seeds) == 1 and len(demo) == len(parsed.entries) - 1 >= 4
+    assert seeds[0][1].published_at == seeds[0][0].published_at and "date_redated_for_demo" not in seeds[0][1].flags
+    for k, m in demo:
+        assert m.published_at - k.published_at == timedelta(days=40, hours=3)
+        assert "date_redated_for_demo" in m.flags and m.published_at < fetched

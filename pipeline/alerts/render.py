@@ -51,7 +51,8 @@ def _item(record: AlertRecord) -> dict[str, Any]:
         "country_a": country_name(record.parties[0]),
         "country_b": country_name(record.parties[1]),
         "event_label": event_label(record.type, first.status),
-        "update": record.update,
+        "is_update": record.update,  # not "update": Jinja2 would find the dict's method of that name first
+        "is_late": record.late,
         "sentence": first.sentence,
         "sentence_before": before,
         "trigger": trigger,

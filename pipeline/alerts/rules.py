@@ -51,6 +51,9 @@ class Rule(BaseModel):
     recipients: list[str]
     mode: Literal["immediate", "digest"] = "immediate"
     story_window_days: float = Field(3.0, gt=0)
+    # a story whose first report was published longer than this before it was indexed is old news: never an
+    # immediate alert, only a digest item marked "reported late" (backfill, a feed added later, a slow feed)
+    max_age_days: float = Field(3.0, gt=0)
 
     @field_validator("recipients")
     @classmethod

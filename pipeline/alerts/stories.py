@@ -39,6 +39,7 @@ class AlertRecord(BaseModel):
     rule: str
     delivery: Literal["immediate", "digest"]
     update: bool = False
+    late: bool = False  # the story's first report was older than the rule's max_age_days when indexed
     type: str
     parties: list[str]
     dyad: str
@@ -95,6 +96,12 @@ def split_stories(
     return groups
 
 
+def reported_late(article: Article, max_age: timedelta, now: datetime) -> bool:
+    """True when the article was published longer than `max_age` before it was indexed (before `now` when the
+    store has not stamped it)."""
+    return (article.indexed_at or now) - article.published_at > max_age
+
+
 def source_of(article: Article, event: Event) -> Source:
     return Source(
         article_id=article.id,
@@ -111,16 +118,20 @@ def source_of(article: Article, event: Event) -> Source:
 
 
 def new_record(rule: Rule, sid: str, story: dict[str, Any] | None, fresh: list[Report], now: datetime) -> AlertRecord:
-    """The alert for new reports of a story: immediate for a new story of an immediate rule, else digest."""
+    """The alert for new reports of a story: immediate for a new story of an immediate rule, else digest. A new
+    story whose first report was already older than the rule's `max_age_days` when indexed is old news: a digest
+    item marked late."""
     is_update = story is not None
     first_article, first_event = fresh[0]
+    late = not is_update and reported_late(first_article, timedelta(days=rule.max_age_days), now)
     first_id = story["first_article"] if story else first_article.id
     seed = f"{sid}|{first_id}|" + ",".join(sorted(a.id for a, _ in fresh))
     return AlertRecord(
         id=hashlib.sha1(seed.encode()).hexdigest()[:16],
         rule=rule.id,
-        delivery="digest" if rule.mode == "digest" or is_update else "immediate",
+        delivery="digest" if rule.mode == "digest" or is_update or late else "immediate",
         update=is_update,
+        late=late,
         type=first_event.type,
         parties=first_event.parties,
         dyad=first_event.dyad,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from pipeline.config import PROJECT_DIR, FeedConfig, Settings, SmtpSettings
+from pipeline.config import PROJECT_DIR, FeedConfig, Settings, SmtpSettings, load_feeds
 from pipeline.models import Article
 from pipeline.normalise import content_hash, sha1
 from pipeline.tagging import get_tagger
@@ -19,12 +19,21 @@ LIVE_MARKUP = re.compile(
     r"<\s*(script|iframe|object|embed|applet|style|meta|link|frame)\b|\bon[a-z]+\s*=\s*['\"]", re.I
 )
 MOU = "Malaysia and Thailand signed a memorandum of understanding on counter-terrorism and intelligence sharing."
-ALERT_T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+# Recent, so that alerts on it are new news (rules' max_age_days): half a day before the test session began.
+ALERT_T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=12)
 STORE_T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
+# The instant config/feeds.demo.yaml moves the items written for the demo forward from (they stay recent news).
+DEMO_AS_OF = load_feeds(PROJECT_DIR / "config" / "feeds.demo.yaml")[0].demo_recent_as_of
+
+
 def demo_feeds(server: FeedServer) -> list[FeedConfig]:
-    return [FeedConfig(id=name.split(".")[0], name=name, url=server.url(f"/feeds/{name}")) for name in DEMO]
+    """The demo feeds over HTTP, their written-for-the-demo items kept recent as config/feeds.demo.yaml does."""
+    return [
+        FeedConfig(id=name.split(".")[0], name=name, url=server.url(f"/feeds/{name}"), demo_recent_as_of=DEMO_AS_OF)
+        for name in DEMO
+    ]
 
 
 def bad_feed_configs() -> list[FeedConfig]:

@@ -87,7 +87,7 @@ def test_write_blocked_index_rejects_every_document_then_a_rerun_stores_them_onc
 
     rerun = pass_then_alerts(settings, feed_server, es, tag, smtp)
     assert rerun.stored == DEMO_ARTICLES == es.count()
-    assert [m["Subject"] for m in smtp.messages if "Pakistan" in m["Subject"]], [m["Subject"] for m in smtp.messages]
+    assert [m["Subject"] for m in smtp.messages if "Thailand" in m["Subject"]], [m["Subject"] for m in smtp.messages]
     sent = len(smtp.messages)
     assert pass_then_alerts(settings, feed_server, es, tag, smtp).stored == 0
     assert len(smtp.messages) == sent
