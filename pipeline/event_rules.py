@@ -33,6 +33,7 @@ class StatusPattern(BaseModel):
 
     id: str
     pattern: list[dict[str, Any]] = Field(min_length=1)
+    body_only: bool = False  # not in headlines, whose present tense reports what happened ("X Meets Y")
 
     @model_validator(mode="after")
     def _has_event_node(self) -> StatusPattern:

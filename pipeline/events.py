@@ -100,7 +100,7 @@ def _article_candidates(
     Minister ..." from the State Department), and one of its sentences carries an agreement or dialogue
     trigger ("Readout of the Secretary's meeting with ..."; "Today we
     discussed ..."). One such frame, read from the first triggering sentence, with the confidence of an
-    anaphora."""
+    anaphora; none when the lead sentence speaks of a multilateral gathering."""
     if len(headline) == 2:
         parties = headline
     elif len(headline) == 1 and speaks_for and headline[0] != speaks_for:
@@ -109,6 +109,9 @@ def _article_candidates(
         parties = []
     if not parties or any(c.type in ALERT_TYPES and set(c.parties) == set(parties) for c in found):
         return []
+    lead = next((s for s in sentences if not s.title), None)
+    if lead is not None and "multilateral" in lead.terms:
+        return []  # "Remarks With the Italian Foreign Minister" at a coalition's ministerial: not theirs alone
     for n, sentence in enumerate(sentences):
         if "multilateral" in sentence.terms or _elsewhere(sentence, parties):
             continue
@@ -147,6 +150,8 @@ def detect_events(
     word windows. `speaks_for`: the government an official statement speaks for, a party when the
     statement names only the other one."""
     frames: dict[str, Event] = {}
+    if not _core_concept((title_doc, text_doc), taxonomy, rules):
+        relevance = 0.0  # relevant only through weak concepts: article relevance never makes a frame CT
     for candidate in candidates(title_doc, text_doc, rules, matcher, speaks_for):
         event = _frame(candidate, rules, taxonomy, relevance, year, reader)
         if event.status not in LISTED_STATUSES:
@@ -254,7 +259,7 @@ def _frame(
     span, doc = sentence.span, sentence.span.doc
     t_start, t_end = candidate.trigger
     if reader is not None:
-        status, status_rule = reader.status(span, t_start - span.start, etype, year)
+        status, status_rule = reader.status(span, t_start - span.start, etype, year, title=sentence.title)
         if sentence.title and status_rule == "parse:done":  # headline grammar is what the model parses worst
             window_status, window_rule = _window_status(sentence, candidate, rules, year)
             if window_rule != "default":
@@ -355,6 +360,12 @@ def dated_before(tokens: Iterable[Token], year: int | None) -> bool:
     if year is None:
         return False
     return any(t.is_digit and len(t.text) == 4 and 1900 <= int(t.text) < year for t in tokens)
+
+
+def _core_concept(docs: tuple[Doc, ...], taxonomy: Taxonomy, rules: EventRules) -> bool:
+    """Whether the article names a counter-terrorism concept at least `ct.concept_weight` strong anywhere: an
+    article relevant only through weak concepts (military operations, security services) is not about CT."""
+    return any(taxonomy.weight_of(s.label_) >= rules.ct.concept_weight for d in docs for s in d.spans["concepts"])
 
 
 def _ct_concept(span: Span, taxonomy: Taxonomy, weight: float) -> str | None:
