@@ -177,7 +177,7 @@ def progress_bars() -> Progress:
 )
 def run(obj: Context, feeds_file: Path | None, force: bool, as_json: bool, tagging: str | None) -> int:
     """Run one pass (fetch -> normalise -> tag -> store), then the alerts job, as the Airflow DAGs do."""
-    from pipeline.alerts import Mailer, load_rules, run_alerts
+    from pipeline.alerts import Mailer, load_rules, run_alerts, settle_wait
     from pipeline.run import run_pass
     from pipeline.tagging import tagger_for
 
@@ -189,7 +189,9 @@ def run(obj: Context, feeds_file: Path | None, force: bool, as_json: bool, taggi
     with obj.store() as store:
         with progress_bars() as progress:
             summary = run_pass(settings, feeds, store, tag=tagger, reporter=RichReporter(progress), force=force)
-        alert_run = run_alerts(store, settings, rules=rules)
+        if delay := settle_wait(store, datetime.now(UTC)):
+            err.print(f"waiting {delay:.0f} s for the last writes to settle before the alerts job (settle_seconds)")
+        alert_run = run_alerts(store, settings, rules=rules, wait=True)
     data = {**summary.to_dict(), "alerts": alert_run.sent}
     if as_json:
         emit_json(data)
@@ -673,16 +675,22 @@ def alerts() -> None:
 
 @alerts.command("run")
 @click.option("--digest", is_flag=True, help="Also send the digests of pending digest items.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="First wait until the newest indexed articles have settled (Elasticsearch: settle_seconds), so that "
+    "they are evaluated now rather than by the next run.",
+)
 @store_option
 @json_option
 @click.pass_obj
 @handle_errors
-def alerts_run(obj: Context, digest: bool, as_json: bool) -> int:
-    """Evaluate every enabled rule over newly indexed articles and deliver pending alerts."""
+def alerts_run(obj: Context, digest: bool, wait: bool, as_json: bool) -> int:
+    """Evaluate every enabled rule over newly indexed, settled articles and deliver pending alerts."""
     from pipeline.alerts import Mailer, run_alerts
 
     with obj.store() as store:
-        result = run_alerts(store, obj.settings, digest=digest)
+        result = run_alerts(store, obj.settings, digest=digest, wait=wait)
     target = Mailer(obj.settings.smtp, obj.settings.outbox_dir).target
     if as_json:
         emit_json({**result.__dict__, "target": target})

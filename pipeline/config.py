@@ -142,6 +142,9 @@ class ElasticsearchSettings(ServiceConnection):
     shards: int = Field(1, ge=1)
     replicas: int = Field(0, ge=0)
     refresh_interval: str = "1s"
+    # how long a document stamped indexed_at may take to become searchable (another writer's bulk request in
+    # flight or retried, refresh): the alerts job reads only what is older than this (Store.settle)
+    settle_seconds: float = Field(120.0, ge=0)
     chunk_size: int = Field(500, ge=1)
     max_chunk_bytes: int = Field(10 * 1024 * 1024, ge=1024)
 

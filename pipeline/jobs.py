@@ -51,7 +51,7 @@ def elasticsearch_from_connection(conn: Any, base: ElasticsearchSettings) -> Ela
     host = conn.host or "localhost"
     url = host if "://" in host else f"{scheme}://{host}:{conn.port or 9200}"
     update: dict[str, Any] = {"url": url, **_login(conn)}
-    for key in ("api_key", "ca_certs", "verify_certs", "index_prefix"):
+    for key in ("api_key", "ca_certs", "verify_certs", "index_prefix", "settle_seconds"):
         if key in extra:
             update[key] = extra[key]
     return ElasticsearchSettings.model_validate({**base.model_dump(), **update})
@@ -152,7 +152,7 @@ def alerts_job(digest: bool = False) -> dict[str, Any]:
 
     settings = job_settings()
     with closing(open_configured_store(settings)) as store:
-        result = run_alerts(store, settings, digest=digest)
+        result = run_alerts(store, settings, digest=digest, wait=True)
     for error in result.errors:
         log.warning("alert not sent (kept pending, retried next run): %s", error)
     return dict(result.__dict__)

@@ -91,9 +91,13 @@ def es_url() -> Iterator[str]:
         subprocess.run([str(ES_NODE), "stop"], capture_output=True, text=True, timeout=120)
 
 
-def es_store(url: str, prefix: str | None = None) -> ElasticsearchStore:
-    """A store on its own index prefix, so that tests never see each other's documents."""
-    settings = ElasticsearchSettings(url=url, index_prefix=prefix or f"nwtest-{uuid.uuid4().hex[:10]}")
+def es_store(url: str, prefix: str | None = None, settle_seconds: float = 0) -> ElasticsearchStore:
+    """A store on its own index prefix, so that tests never see each other's documents. Settle time 0: a test
+    writes and then reads in one process (the store refreshes after each upsert), so what it wrote is settled;
+    tests/test_alerts.py::test_settle_time... runs the default against a write that becomes visible late."""
+    settings = ElasticsearchSettings(
+        url=url, index_prefix=prefix or f"nwtest-{uuid.uuid4().hex[:10]}", settle_seconds=settle_seconds
+    )
     return ElasticsearchStore.from_settings(settings)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import ssl
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pipeline.config import PROJECT_DIR, ConfigError, Settings, SmtpSettings
 from pipeline.run import run_pass
 from pipeline.stores import Store
 from pipeline.tagging import get_tagger
+from tests.conftest import es_store
 from tests.feedserver import FeedServer
 from tests.helpers import ALERT_T0 as T0
 from tests.helpers import MOU, article, demo_feeds, with_smtp
@@ -284,3 +286,35 @@ def test_cli_preview_renders_without_recording(settings: Settings, tmp_path: Pat
     listed = cli("alerts", "list", "--json")
     assert listed.returncode == 0 and listed.stdout.strip() == "[]"
     assert cli("alerts", "preview", "no-such-rule").returncode == 2
+
+
+@pytest.mark.parametrize("settle_seconds", [120, 0], ids=["default-settle", "no-settle"])
+def test_a_write_that_becomes_visible_late_is_alerted_once_after_the_settle_time(
+    settle_seconds: int, settings: Settings, es_url: str, smtp: SmtpServer
+) -> None:
+    """An alerts run interleaved with two ingest writers on the real node. Writer A stamps its document first,
+    but its bulk request reaches the node late (in flight or retried: the one step done by hand here, writing
+    A's document with its earlier stamp straight to the index); writer B's later-stamped document is already
+    searchable when the alerts run comes. With the default settle time every article is alerted exactly once;
+    without one, the watermark moves past A's stamp and A is never alerted."""
+    settings = with_smtp(settings, smtp.port)
+    store = es_store(es_url, settle_seconds=settle_seconds)
+    try:
+        early = article(1, "Malaysia, Thailand sign MoU", MOU)
+        later = article(2, "Pakistan and US hold counter-terrorism dialogue", PK_US)
+        stamped_early = datetime.now(UTC)  # writer A stamps, then its request is delayed
+        list(store.upsert([later]))  # writer B: stamped after A, searchable at once
+        run_alerts(store, settings, now=datetime.now(UTC))  # the alerts run comes in between
+        document = json.loads(store.source_json(early, stamped_early))
+        store.es.index(index=store.alias, id=early.id, document=document, refresh=True)  # A lands at last
+        after_settle = datetime.now(UTC) + timedelta(seconds=settle_seconds + 1)
+        run_alerts(store, settings, now=after_settle)
+        run_alerts(store, settings, now=after_settle + timedelta(minutes=5))  # a later run adds nothing
+        sent = sorted(m["Subject"].split(": ", 1)[1] for m in smtp.messages)
+        if settle_seconds:
+            assert sent == ["Malaysia \u2013 Thailand", "Pakistan \u2013 United States"]
+        else:  # what the settle time prevents: A was stamped before the watermark, and is missed for good
+            assert sent == ["Pakistan \u2013 United States"]
+    finally:
+        store.drop()
+        store.close()

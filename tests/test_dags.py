@@ -321,7 +321,8 @@ def test_connections_the_airflow_way(
             "host": es.hostname,
             "port": es.port,
             "schema": "http",
-            "extra": json.dumps({"index_prefix": "dagtest"}),
+            # a short settle time: the alerts task waits it out (Store.settle) before evaluating
+            "extra": json.dumps({"index_prefix": "dagtest", "settle_seconds": 2}),
         },
         "smtp_default": {
             "conn_type": "smtp",

@@ -7,7 +7,7 @@ mail     SMTP or outbox delivery with its crash-safe commit point
 ledger   the job over a store: run a rule, record, deliver, list
 """
 
-from pipeline.alerts.ledger import AlertRun, list_alerts, run_alerts, run_rule
+from pipeline.alerts.ledger import AlertRun, list_alerts, run_alerts, run_rule, settle_wait
 from pipeline.alerts.mail import Mailer
 from pipeline.alerts.render import build_message, render_alert, render_digest, render_feed_health, subject_of
 from pipeline.alerts.rules import Match, Rule, load_rules
@@ -28,5 +28,6 @@ __all__ = [
     "render_feed_health",
     "run_alerts",
     "run_rule",
+    "settle_wait",
     "subject_of",
 ]

@@ -9,6 +9,7 @@ State kept in the store (so a run can be repeated or resumed):
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -43,7 +44,8 @@ class AlertRun:
 def run_rule(
     store: Store, rule: Rule, now: datetime | None = None, dry_run: bool = False
 ) -> tuple[list[AlertRecord], int]:
-    """New alert records for what was indexed since the rule's watermark; returns (records, updates).
+    """New alert records for what was indexed since the rule's watermark and has settled (indexed before now
+    minus the store's settle time); returns (records, updates).
 
     Several reports of one story in this batch make one record; a story already alerted within the
     window gets its new sources recorded (and a digest update), never a second immediate alert. With
@@ -52,7 +54,8 @@ def run_rule(
     now = now or datetime.now(UTC)
     mark = store.state_get(WATERMARK, rule.id)
     since = datetime.fromisoformat(mark["indexed_at"]) if mark else None
-    articles = store.query(since=since, time_field="indexed_at", limit=None)
+    # only what has settled: a document stamped before `until` is visible by now (Store.settle)
+    articles = store.query(since=since, until=now - store.settle, time_field="indexed_at", limit=None)
     window = timedelta(days=rule.story_window_days)
     records: list[AlertRecord] = []
     for sid, reports in matching_reports(rule, articles).items():
@@ -192,6 +195,16 @@ def deliver(store: Store, outgoing: Iterable[Outgoing], mailer: Mailer, run: Ale
     return sent
 
 
+def settle_wait(store: Store, now: datetime) -> float:
+    """Seconds until the newest indexed article has settled (0 when it has, or the store needs no settle)."""
+    if not store.settle:
+        return 0.0
+    newest = store.query(since=now - store.settle, time_field="indexed_at", limit=1)
+    if not newest or newest[0].indexed_at is None:
+        return 0.0
+    return max((newest[0].indexed_at + store.settle - now).total_seconds(), 0.0)
+
+
 def run_alerts(
     store: Store,
     settings: Settings,
@@ -199,10 +212,15 @@ def run_alerts(
     digest: bool = False,
     rules: Iterable[Rule] | None = None,
     now: datetime | None = None,
+    wait: bool = False,
 ) -> AlertRun:
     """Run every enabled rule, then deliver pending immediate alerts (and digests when asked), and send again
-    to the recipients a relay refused in an earlier run."""
+    to the recipients a relay refused in an earlier run. With `wait`, first wait until what is already indexed
+    has settled (the store's settle time, 0 on SQLite), so that a run just after an ingest alerts on it."""
     now = now or datetime.now(UTC)
+    if wait and (delay := settle_wait(store, now)):
+        time.sleep(delay)
+        now += timedelta(seconds=delay)
     active = {r.id: r for r in (rules if rules is not None else load_rules()) if r.enabled}
     run = AlertRun()
     for rule in active.values():

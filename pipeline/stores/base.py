@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from pipeline.models import Article
@@ -40,6 +40,12 @@ class Hit:
 
 class Store(Protocol):
     """Articles plus a small key/value state area (feed validators, feed health, alert bookkeeping)."""
+
+    # How long after its `indexed_at` stamp a document may still become visible to queries (a concurrent
+    # writer's bulk request in flight, retried, or not yet refreshed). Readers that move a watermark over
+    # `indexed_at` (the alerts job) read only up to now minus this, so nothing stamped before the watermark
+    # can appear after it.
+    settle: timedelta
 
     def upsert(self, articles: Iterable[Article], known: Mapping[str, str] | None = None) -> Iterator[UpsertResult]:
         """Idempotent bulk upsert by id; yields one result per document, in order.

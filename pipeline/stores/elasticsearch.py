@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
 from itertools import islice
 from pathlib import Path
@@ -126,6 +126,7 @@ class ElasticsearchStore:
         self.state_index = f"{self.prefix}-state"
         self.refresh = refresh
         self.analyzer: str | None = None
+        self.settle = timedelta(seconds=settings.settle_seconds)
 
     @classmethod
     def from_settings(cls, settings: ElasticsearchSettings, *, setup: bool = True) -> ElasticsearchStore:

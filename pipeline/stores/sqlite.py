@@ -6,7 +6,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
@@ -81,6 +81,8 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 class SQLiteStore:
     """Store implementation over one SQLite database file."""
 
+    settle = timedelta(0)  # indexed_at is stamped under the write lock, so commits appear in stamp order
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
@@ -108,9 +110,9 @@ class SQLiteStore:
         known = (
             {a.id: given[a.id] for a in chunk if a.id in given} if given is not None else self.seen(a.id for a in chunk)
         )
-        now = datetime.now(UTC)
         results = []
         self.db.execute("BEGIN IMMEDIATE")
+        now = datetime.now(UTC)  # stamped under the write lock: commit order is stamp order (settle = 0)
         try:
             for article in chunk:
                 if known.get(article.id) == article.content_hash:
