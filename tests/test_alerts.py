@@ -135,6 +135,25 @@ def test_three_outlets_one_email_with_three_sources(settings: Settings, store: S
     assert "Sources (3)" in text_part(smtp.messages[0])
 
 
+def test_one_happening_framed_two_ways_is_one_alert_led_by_the_strongest_frame(
+    settings: Settings, store: Store, smtp: SmtpServer
+) -> None:
+    """One outlet reports the talks, another the MoU signed at them: one story (the country pair within the
+    window, not the event type), one email led by the agreement, both sources listed."""
+    talks = "Malaysia and Thailand held talks on counter-terrorism and intelligence sharing in Putrajaya."
+    reports = [
+        article(1, "Malaysia, Thailand hold counter-terrorism talks", talks, source="Bernama"),
+        article(2, "Malaysia, Thailand sign MoU", MOU, source="Bangkok Post", published=T0 + timedelta(hours=3)),
+    ]
+    assert {e.type for a in reports for e in a.events} == {"dialogue", "agreement"}
+    list(store.upsert(reports))
+    result = run_alerts(store, with_smtp(settings, smtp.port))
+    assert result.sent == 1 and len(smtp.messages) == 1
+    assert smtp.messages[0]["Subject"] == "[Newswatch] New bilateral agreement: Malaysia \u2013 Thailand"
+    text = text_part(smtp.messages[0])
+    assert "Sources (2)" in text and "Bernama" in text and "Bangkok Post" in text
+
+
 def test_team_subscriptions_filter_on_countries_and_concepts(
     settings: Settings, store: Store, smtp: SmtpServer
 ) -> None:

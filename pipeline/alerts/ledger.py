@@ -2,7 +2,7 @@
 
 State kept in the store (so a run can be repeated or resumed):
   alert_watermark/<rule>             newest indexed_at the rule has evaluated
-  alert_story/<rule>|<type>|<dyad>   the current story: first report, its alert, every source seen
+  alert_story/<rule>|<dyad>          the current story: first report, its alert, every source seen
   alert/<alert id>                   one alert record: pending -> sent, with its Message-ID and errors
 """
 

@@ -1,5 +1,6 @@
-"""Stories: reports of one event (same rule, type and country pair) within a window make one story, and a
-new story or new reports of a known one make an alert record. Pure functions: the store is read and written
+"""Stories: reports of one happening (same rule and country pair, whatever frame each outlet gave it: the
+talks of one, the MoU signed at them of another) within a window make one story, and a new story or new
+reports of a known one make an alert record, led by the strongest frame. Pure functions: the store is read and written
 only by `pipeline.alerts.ledger.run_rule`."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from pipeline.alerts.rules import Rule
-from pipeline.models import Article, Event
+from pipeline.models import EVENT_TYPES, NEW_STATUSES, Article, Event
 
 Report = tuple[Article, Event]
 
@@ -27,6 +28,7 @@ class Source(BaseModel):
     published: str
     sentence: str
     trigger: str
+    type: str | None = None
     status: str | None = None
     instrument: str | None = None
     concepts: list[str] = Field(default_factory=list)
@@ -55,18 +57,25 @@ class AlertRecord(BaseModel):
     refused: dict[str, str] = Field(default_factory=dict)  # recipients the relay refused: retried, same Message-ID
 
 
-def story_id(rule: str, etype: str, dyad: str) -> str:
-    return f"{rule}|{etype}|{dyad}"
+def story_id(rule: str, dyad: str) -> str:
+    return f"{rule}|{dyad}"
 
 
 def matching_reports(rule: Rule, articles: list[Article]) -> dict[str, list[Report]]:
-    """The events the rule accepts, oldest article first, grouped by story id."""
+    """The events the rule accepts, oldest article first, grouped by story id (rule and country pair)."""
     batch: dict[str, list[Report]] = {}
     for article in sorted(articles, key=lambda a: (a.published_at, a.id)):
         for event in article.events:
             if rule.match.accepts(event, article):
-                batch.setdefault(story_id(rule.id, event.type, event.dyad), []).append((article, event))
+                batch.setdefault(story_id(rule.id, event.dyad), []).append((article, event))
     return batch
+
+
+def strength(report: Report) -> tuple[bool, int, float]:
+    """How strongly a report's frame stands for the happening: done before expected, then the type listed first
+    (an agreement before a dialogue), then confidence."""
+    event = report[1]
+    return event.status in NEW_STATUSES, -EVENT_TYPES.index(event.type), event.confidence
 
 
 def split_stories(
@@ -111,6 +120,7 @@ def source_of(article: Article, event: Event) -> Source:
         published=article.published_at.strftime("%Y-%m-%d %H:%M UTC"),
         sentence=event.sentence,
         trigger=event.trigger,
+        type=event.type,
         status=event.status,
         instrument=event.instrument,
         concepts=article.concepts,
@@ -122,7 +132,9 @@ def new_record(rule: Rule, sid: str, story: dict[str, Any] | None, fresh: list[R
     story whose first report was already older than the rule's `max_age_days` when indexed is old news: a digest
     item marked late."""
     is_update = story is not None
-    first_article, first_event = fresh[0]
+    first_article = fresh[0][0]
+    lead = max(fresh, key=strength)  # the strongest frame leads; every source follows
+    fresh = [lead, *(r for r in fresh if r is not lead)]
     late = not is_update and reported_late(first_article, timedelta(days=rule.max_age_days), now)
     first_id = story["first_article"] if story else first_article.id
     seed = f"{sid}|{first_id}|" + ",".join(sorted(a.id for a, _ in fresh))
@@ -132,9 +144,9 @@ def new_record(rule: Rule, sid: str, story: dict[str, Any] | None, fresh: list[R
         delivery="digest" if rule.mode == "digest" or is_update or late else "immediate",
         update=is_update,
         late=late,
-        type=first_event.type,
-        parties=first_event.parties,
-        dyad=first_event.dyad,
+        type=lead[1].type,
+        parties=lead[1].parties,
+        dyad=lead[1].dyad,
         sources=[source_of(a, e) for a, e in fresh],
         created_at=now,
         message_id=make_msgid(domain="newswatch.local"),
