@@ -222,6 +222,7 @@ def print_summary(data: dict[str, Any], settings: Settings) -> None:
         ("already stored", data["already_seen"]),
         ("new articles", data["new_articles"]),
         ("changed articles", data["changed_articles"]),
+        ("copies of an earlier story", data["copies"]),
         ("full text extracted", data["fulltext_extracted"]),
         ("tagged", data["tagged"]),
         ("stored", data["stored"]),
@@ -538,6 +539,11 @@ def tag(obj: Context, input_file: Any, output_file: Any, fast: bool) -> int:
 @click.option("--fast", is_flag=True, help="Evaluate the fast (rules only) mode.")
 @click.option("--details", is_flag=True, help="List every miss and every extra.")
 @click.option("--strict", is_flag=True, help="Exit 3 when a target is not met.")
+@click.option(
+    "--duplicates",
+    is_flag=True,
+    help="Score the near-duplicate detector on real copy pairs and near misses (tests/data/duplicates) instead.",
+)
 @json_option
 @click.pass_obj
 @handle_errors
@@ -549,13 +555,17 @@ def eval_cmd(
     fast: bool,
     details: bool,
     strict: bool,
+    duplicates: bool,
     as_json: bool,
 ) -> int:
     """Precision, recall and F1 of the bilateral-event judgement (events, alerts; concepts and countries on
-    the gold set) on the written gold set or a split of the real-news corpus."""
+    the gold set) on the written gold set or a split of the real-news corpus; or of the near-duplicate
+    detector (--duplicates)."""
     from pipeline.evaluate import DEFAULT_GOLD, NEWS_TARGETS, TARGETS, below_targets, evaluate, load_gold
     from pipeline.tagging import get_tagger
 
+    if duplicates:
+        return _eval_copies(obj.settings, details, as_json)
     if split and gold_path:
         raise click.UsageError("give --gold or --split, not both")
     if split:
@@ -620,6 +630,35 @@ def eval_cmd(
         for line in missed:
             out.print(f"[red]below target:[/] {line}")
     return EXIT_PARTIAL if strict and missed else EXIT_OK
+
+
+def _eval_copies(settings: Settings, details: bool, as_json: bool) -> int:
+    from pipeline.duplicates import PAIRS, load_pairs
+    from pipeline.evaluate import score_copies
+
+    pairs = load_pairs(PAIRS)
+    score, rows = score_copies(pairs, settings.duplicates)
+    if as_json:
+        summary = {k: v for k, v in score.summary().items() if details or k not in ("misses", "extras")}
+        pairs_out = [
+            {"id": i, "label": label, "linked": linked, "similarity": round(sim, 4)} for i, label, linked, sim in rows
+        ]
+        emit_json(
+            {"set": str(PAIRS.name), "pairs": len(pairs), **summary, **({"by_pair": pairs_out} if details else {})}
+        )
+        return EXIT_OK
+    table = Table(title=f"Near-duplicate detector: {len(pairs)} real pairs", title_justify="left")
+    for column in ("precision", "recall", "F1", "TP", "FP", "FN"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{score.precision:.3f}", f"{score.recall:.3f}", f"{score.f1:.3f}", *map(str, (score.tp, score.fp, score.fn))
+    )
+    out.print(table)
+    if details:
+        for pair_id, label, linked, similarity in rows:
+            verdict = "linked" if linked else "not linked"
+            out.print(f"{escape(pair_id)}: {label}, {verdict}, estimated similarity {similarity:.3f}")
+    return EXIT_OK
 
 
 @cli.group()
@@ -698,7 +737,7 @@ def alerts_run(obj: Context, digest: bool, wait: bool, as_json: bool) -> int:
         out.print(
             f"{result.created} new alert(s), {result.updates} update(s), {result.sent} sent, "
             f"{result.digests_sent} digest(s) sent, {result.resent} resent to refused recipients, "
-            f"{result.failed} failed -> {escape(target)}"
+            f"{result.muted} muted, {result.failed} failed -> {escape(target)}"
         )
         for error in result.errors:
             out.print(f"[red]not sent[/] {escape(error)} (kept pending; the next run retries)")
@@ -706,13 +745,13 @@ def alerts_run(obj: Context, digest: bool, wait: bool, as_json: bool) -> int:
 
 
 @alerts.command("list")
-@click.option("--status", type=click.Choice(["pending", "sent"]), help="Only alerts with this status.")
+@click.option("--status", type=click.Choice(["pending", "sent", "muted"]), help="Only alerts with this status.")
 @store_option
 @json_option
 @click.pass_obj
 @handle_errors
 def alerts_list(obj: Context, status: str | None, as_json: bool) -> int:
-    """Alert records: pending or sent, with the reason of the last failure."""
+    """Alert records: pending, sent or muted, their review, and the reason of the last failure."""
     from pipeline.alerts import list_alerts, subject_of
 
     with obj.store() as store:
@@ -727,12 +766,13 @@ def alerts_list(obj: Context, status: str | None, as_json: bool) -> int:
         "delivery",
         "subject",
         "sources",
+        "review",
         "last error",
         title=f"{len(records)} alert(s)",
         title_justify="left",
     )
     for r in records:
-        state = "[green]sent[/]" if r.status == "sent" else "[yellow]pending[/]"
+        state = {"sent": "[green]sent[/]", "pending": "[yellow]pending[/]"}.get(r.status, r.status)
         table.add_row(
             r.id,
             escape(r.rule),
@@ -740,9 +780,113 @@ def alerts_list(obj: Context, status: str | None, as_json: bool) -> int:
             r.delivery,
             escape(subject_of(r)),
             str(len(r.sources)),
+            r.review.replace("_", " "),
             escape(r.last_error or ""),
         )
     out.print(table)
+    return EXIT_OK
+
+
+def _analyst() -> str:
+    """Who acts: NEWSWATCH_ANALYST, else the login name."""
+    import getpass
+    import os
+
+    return os.environ.get("NEWSWATCH_ANALYST") or getpass.getuser()
+
+
+by_option = click.option("--by", default=_analyst, show_default="NEWSWATCH_ANALYST or your login", help="Who acts.")
+note_option = click.option("--note", help="Why (kept with the action).")
+
+
+def _review_command(verb: str, summary: str) -> None:
+    @alerts.command(verb, help=f"{summary} ALERT_ID: the id or a unique prefix of it (newswatch alerts list).")
+    @click.argument("alert_id")
+    @by_option
+    @note_option
+    @store_option
+    @click.pass_obj
+    @handle_errors
+    def command(obj: Context, alert_id: str, by: str, note: str | None) -> int:
+        from pipeline.alerts.actions import ActionError, review
+
+        with obj.store() as store:
+            try:
+                record = review(store, alert_id, verb, by, datetime.now(UTC), note)
+            except ActionError as exc:
+                raise click.BadParameter(str(exc), param_hint="ALERT_ID") from None
+        out.print(f"{record.id}: {record.review.replace('_', ' ')} ({verb} by {escape(by)})")
+        return EXIT_OK
+
+
+_review_command("ack", "Acknowledge an alert: confirmed, acted on.")
+_review_command("false-positive", "Mark an alert a false positive (exported as a labelled negative).")
+_review_command("reopen", "Set an alert's review back to open.")
+
+
+@alerts.command("mute")
+@click.argument("target")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), required=True, help="How long; it lapses then.")
+@by_option
+@note_option
+@store_option
+@click.pass_obj
+@handle_errors
+def alerts_mute(obj: Context, target: str, days: float, by: str, note: str | None) -> int:
+    """Mute TARGET for some days: a country pair ("MY-TH": every rule) or an alert id (that rule's story of its
+    pair). Its alerts are recorded as muted, never sent; the mute lapses by itself and alerts come back."""
+    from pipeline.alerts.actions import ActionError, mute
+
+    with obj.store() as store:
+        try:
+            entry = mute(store, target, days, by, datetime.now(UTC), note)
+        except ActionError as exc:
+            raise click.BadParameter(str(exc), param_hint="TARGET") from None
+    out.print(f"muted {escape(entry.target)} until {entry.until:%Y-%m-%d %H:%M} UTC (by {escape(by)})")
+    return EXIT_OK
+
+
+@alerts.command("unmute")
+@click.argument("target")
+@by_option
+@note_option
+@store_option
+@click.pass_obj
+@handle_errors
+def alerts_unmute(obj: Context, target: str, by: str, note: str | None) -> int:
+    """Lift the mute of TARGET (a country pair or an alert id) before it lapses."""
+    from pipeline.alerts.actions import ActionError, unmute
+
+    with obj.store() as store:
+        try:
+            key = unmute(store, target, by, datetime.now(UTC), note)
+        except ActionError as exc:
+            raise click.BadParameter(str(exc), param_hint="TARGET") from None
+    out.print(f"unmuted {escape(key)} (by {escape(by)})")
+    return EXIT_OK
+
+
+@alerts.command("export-feedback")
+@click.argument("output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@store_option
+@click.pass_obj
+@handle_errors
+def alerts_export_feedback(obj: Context, output: Path) -> int:
+    """Write the alerts analysts acknowledged or marked false positive to OUTPUT ("-": stdout) as labelled items
+    in the real-news corpus format (docs/labelling.md); check each source's licence before `newswatch corpus
+    add`."""
+    import yaml
+
+    from pipeline.alerts.actions import feedback_items
+
+    with obj.store() as store:
+        items = [i.model_dump(mode="json", exclude_defaults=False) for i in feedback_items(store)]
+    text = yaml.safe_dump(items, sort_keys=False, allow_unicode=True, width=120)
+    if str(output) == "-":
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"{len(items)} labelled item(s) -> {escape(str(output))}")
     return EXIT_OK
 
 

@@ -79,6 +79,18 @@ class HealthSettings(BaseModel):
     future_date_tolerance_seconds: float = Field(86400.0, ge=0)
 
 
+class DuplicateSettings(BaseModel):
+    """Near-duplicate articles (pipeline/duplicates.py): MinHash over word shingles, LSH bands to find candidates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(0.4, gt=0, le=1, description="estimated Jaccard similarity from which two are copies")
+    shingle_words: int = Field(4, ge=1, description="words per shingle")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations")
+    min_shingles: int = Field(8, ge=1, description="texts with fewer shingles are never linked (too short to tell)")
+    window_days: float = Field(14, gt=0, description="copies are published within this many days of each other")
+
+
 class FulltextSettings(BaseModel):
     """Fetching article pages for their full text."""
 
@@ -192,6 +204,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     fulltext: FulltextSettings = Field(default_factory=FulltextSettings)
+    duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
     tagging: TaggingSettings = Field(default_factory=TaggingSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)

@@ -123,6 +123,21 @@ class NewsFile(RootModel[list[NewsItem]]):
     pass
 
 
+UNCHECKED_LICENCE = "unchecked (analyst feedback): set the source's licence (docs/labelling.md) before adding it"
+
+
+class FeedbackItem(NewsItem):
+    """An analyst's judgement of an alert in the corpus format (`newswatch alerts export-feedback`): the same
+    labels, its licence unchecked until someone checks the source's terms (then `newswatch corpus add`)."""
+
+    @field_validator("licence")
+    @classmethod
+    def _reusable(cls, v: str) -> str:
+        if not v.startswith((*LICENCES, UNCHECKED_LICENCE)):
+            raise ValueError(f"licence {v!r} does not allow reuse (expected one of {LICENCES})")
+        return v
+
+
 def split_of(url: str) -> str:
     """The split an item with this URL belongs to, fixed by the URL's hash."""
     share = int(hashlib.sha256(url.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF

@@ -172,3 +172,16 @@ def below_targets(scores: dict[str, Any], targets: dict[str, dict[str, float]] =
         for measure, target in measures.items()
         if name in scores and getattr(scores[name], measure) < target
     ]
+
+
+def score_copies(pairs: list[Any], settings: Any) -> tuple[Score, list[tuple[str, str, bool, float]]]:
+    """The near-duplicate detector on labelled pairs (pipeline.duplicates.CopyPair): a Score over "copy"
+    judgements, and per pair (id, label, linked, estimated similarity)."""
+    from pipeline.duplicates import judged_copies
+
+    score, rows = Score(), []
+    for pair in pairs:
+        linked, similarity = judged_copies(pair, settings)
+        score.add(pair.id, {"copy"} if pair.label == "duplicate" else set(), {"copy"} if linked else set())
+        rows.append((pair.id, pair.label, linked, similarity))
+    return score, rows

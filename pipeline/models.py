@@ -88,6 +88,11 @@ class Article(BaseModel):
     fetched_at: datetime
     indexed_at: datetime | None = None
     content_hash: str
+    # near-duplicates (pipeline/duplicates.py): the story the article tells (the first copy's id, else its own),
+    # the earlier copy it repeats, and its MinHash LSH band keys (how later copies find it)
+    story_id: str | None = None
+    duplicate_of: str | None = None
+    minhash_bands: list[str] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list)
     concepts: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)

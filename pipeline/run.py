@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from pipeline.config import FeedConfig, Settings
 from pipeline.deadletter import DeadLetters
+from pipeline.duplicates import link_copies
 from pipeline.extract import enrich_fulltext, wants_fulltext
 from pipeline.feeds import STATE_NAMESPACE, FeedState, FetchResult, poll_feeds
 from pipeline.models import Article
@@ -60,6 +61,7 @@ class RunSummary:
     already_seen: int = 0
     new_articles: int = 0
     changed_articles: int = 0
+    copies: int = 0  # near-duplicates of an earlier article under another URL (linked, still stored)
     fulltext_extracted: int = 0
     fulltext_failed: int = 0
     tagged: int = 0
@@ -134,7 +136,8 @@ def _run_chunk(
     summary: RunSummary,
     seen_in_pass: set[str],
 ) -> None:
-    """fetch -> normalise -> dedup -> full text -> tag -> store for some feeds, adding to `summary`."""
+    """fetch -> normalise -> dedup -> full text -> link copies -> tag -> store for some feeds, adding to
+    `summary`."""
 
     def on_feed(result: FetchResult) -> None:
         reporter.advance("fetch")
@@ -157,6 +160,7 @@ def _run_chunk(
     del candidates
 
     _fulltext(settings, feeds, fresh, reporter, summary)
+    summary.copies += link_copies(fresh, store, settings.duplicates)
 
     reporter.stage("tag", len(fresh))
     reporter.stage("store", len(fresh))

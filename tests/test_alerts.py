@@ -17,6 +17,7 @@ import trustme
 import yaml
 
 from pipeline.alerts import list_alerts, load_rules, run_alerts
+from pipeline.alerts.actions import actions_log, mute
 from pipeline.config import PROJECT_DIR, ConfigError, Settings, SmtpSettings
 from pipeline.run import run_pass
 from pipeline.stores import Store
@@ -152,6 +153,28 @@ def test_one_happening_framed_two_ways_is_one_alert_led_by_the_strongest_frame(
     assert smtp.messages[0]["Subject"] == "[Newswatch] New bilateral agreement: Malaysia \u2013 Thailand"
     text = text_part(smtp.messages[0])
     assert "Sources (2)" in text and "Bernama" in text and "Bangkok Post" in text
+
+
+def test_a_mute_holds_a_pair_then_lapses_and_its_alerts_come_back(
+    settings: Settings, store: Store, smtp: SmtpServer
+) -> None:
+    settings = with_smtp(settings, smtp.port)
+    now = datetime.now(UTC)
+    entry = mute(store, "th-my", 1, "desk-a", now, "known, being handled")
+    assert entry.target == "MY-TH" and entry.until == now + timedelta(days=1)
+    list(store.upsert([article(1, "Malaysia, Thailand sign MoU", MOU)]))
+    held = run_alerts(store, settings, now=now + timedelta(hours=1))
+    assert held.sent == 0 and held.muted == 2 and smtp.messages == []  # both rules' records held
+    muted = list_alerts(store, "muted")
+    assert all("muted by desk-a until" in (r.last_error or "") for r in muted)
+    assert run_alerts(store, settings, now=now + timedelta(hours=2), digest=True).digests_sent == 0
+    # The mute lapses by itself: a new story of the pair alerts again, and the held ones stay held.
+    later = article(2, "New MoU", MOU, source="Later", published=T0 + timedelta(days=3, hours=12))
+    list(store.upsert([later]))
+    back = run_alerts(store, settings, now=now + timedelta(days=4))
+    assert back.sent == 1 and back.muted == 0 and len(smtp.messages) == 1
+    assert len(list_alerts(store, "muted")) == 2
+    assert [a.action for a in actions_log(store)] == ["mute"]
 
 
 def test_team_subscriptions_filter_on_countries_and_concepts(

@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.config import PROJECT_DIR
+from pipeline.corpus import FeedbackItem
 from tests.feedserver import FeedServer
 
 DEMO = PROJECT_DIR / "config" / "feeds.demo.yaml"
@@ -86,6 +88,40 @@ def test_demo_outbox_holds_only_new_news_on_any_day(tmp_path: Path) -> None:
     late = {a["dyad"] for a in listed if a["late"]}
     assert late == {"PK-US", "MY-US"}  # the seeds: digest items "reported late", never immediate
     assert all(a["delivery"] == "digest" for a in listed if a["late"])
+
+
+def test_analysts_review_alerts_and_export_their_judgements(tmp_path: Path) -> None:
+    """ack and false-positive by id prefix, recorded with who and when; export-feedback writes them as labelled
+    corpus items (licence left unchecked); a wrong id is a usage error (exit 2) that changes nothing."""
+    assert newswatch(tmp_path, "run", "--feeds", str(DEMO), "--json").returncode == 0
+    listed = json.loads(newswatch(tmp_path, "alerts", "list", "--json").stdout)
+    sent = {a["dyad"]: a["id"] for a in listed if a["delivery"] == "immediate"}
+    assert set(sent) == {"MY-TH", "AU-ID"}
+    ack = newswatch(tmp_path, "alerts", "ack", sent["MY-TH"][:8], "--by", "desk-a", "--note", "confirmed by embassy")
+    assert ack.returncode == 0 and "acknowledged" in ack.stdout
+    assert newswatch(tmp_path, "alerts", "false-positive", sent["AU-ID"], "--by", "desk-b").returncode == 0
+    wrong = newswatch(tmp_path, "alerts", "ack", "feedfacefeed", "--by", "desk-a")
+    assert wrong.returncode == 2 and "no alert 'feedfacefeed'" in wrong.stderr
+    records = {a["id"]: a for a in json.loads(newswatch(tmp_path, "alerts", "list", "--json").stdout)}
+    assert records[sent["MY-TH"]]["review"] == "acknowledged" and records[sent["AU-ID"]]["review"] == "false_positive"
+    assert sum(r["review"] != "open" for r in records.values()) == 2  # the digest rule's records are untouched
+    [action] = records[sent["MY-TH"]]["actions"]
+    assert (action["action"], action["by"], action["note"]) == ("ack", "desk-a", "confirmed by embassy")
+    assert datetime.fromisoformat(action["at"]) <= datetime.now(UTC)
+
+    export = newswatch(tmp_path, "alerts", "export-feedback", str(tmp_path / "feedback.yaml"))
+    assert export.returncode == 0, export.stderr
+    items = {i.url: i for i in (FeedbackItem.model_validate(x) for x in yaml.safe_load(export_text(tmp_path)))}
+    assert len(items) == 2
+    confirmed = next(i for i in items.values() if i.alert)
+    assert confirmed.events[0].dyad == "MY-TH" and confirmed.events[0].type == "agreement"
+    assert confirmed.note.startswith("ack by desk-a on ") and confirmed.licence.startswith("unchecked")
+    rejected = next(i for i in items.values() if not i.alert)
+    assert rejected.events == [] and "ct-dialogue" in rejected.url and "false-positive by desk-b" in rejected.note
+
+
+def export_text(home: Path) -> str:
+    return (home / "feedback.yaml").read_text(encoding="utf-8")
 
 
 def test_fetch_reports_without_storing_or_advancing_validators(tmp_path: Path) -> None:

@@ -4,11 +4,14 @@ rules    which events a rule accepts, loaded from config/alerts.yaml
 stories  reports of one event grouped into a story; the alert record of a story (pure)
 render   subject, text and HTML of alerts, digests and the feed-health report
 mail     SMTP or outbox delivery with its crash-safe commit point
-ledger   the job over a store: run a rule, record, deliver, list
+records  the alert records in the store: list, get, save
+ledger   the job over a store: run a rule, record, deliver
+actions  what analysts do: acknowledge, false positive, reopen, mute for N days, export their judgements
 """
 
-from pipeline.alerts.ledger import AlertRun, list_alerts, run_alerts, run_rule, settle_wait
+from pipeline.alerts.ledger import AlertRun, run_alerts, run_rule, settle_wait
 from pipeline.alerts.mail import Mailer
+from pipeline.alerts.records import list_alerts
 from pipeline.alerts.render import build_message, render_alert, render_digest, render_feed_health, subject_of
 from pipeline.alerts.rules import Match, Rule, load_rules
 from pipeline.alerts.stories import AlertRecord, Source

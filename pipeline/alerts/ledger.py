@@ -3,7 +3,8 @@
 State kept in the store (so a run can be repeated or resumed):
   alert_watermark/<rule>             newest indexed_at the rule has evaluated
   alert_story/<rule>|<dyad>          the current story: first report, its alert, every source seen
-  alert/<alert id>                   one alert record: pending -> sent, with its Message-ID and errors
+  alert/<alert id>                   one alert record (pipeline.alerts.records): pending -> sent (or muted), with
+                                     its Message-ID and errors
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Any
 
+from pipeline.alerts.actions import hold_muted
 from pipeline.alerts.mail import SEND_ERRORS, Mailer, RelayUnavailable
+from pipeline.alerts.records import get_alert, list_alerts, save
 from pipeline.alerts.render import build_message, render_alert, render_digest
 from pipeline.alerts.rules import Rule, load_rules
 from pipeline.alerts.stories import AlertRecord, matching_reports, new_record, next_story, split_stories
 from pipeline.config import Settings, SmtpSettings
 from pipeline.stores.base import Store
 
-WATERMARK, STORY, ALERT = "alert_watermark", "alert_story", "alert"
+WATERMARK, STORY = "alert_watermark", "alert_story"
 
 
 @dataclass
@@ -38,6 +40,7 @@ class AlertRun:
     failed: int = 0
     digests_sent: int = 0
     resent: int = 0  # emails sent again to recipients the relay refused before
+    muted: int = 0  # pending alerts of a muted country pair or story, held and never sent
     errors: list[str] = field(default_factory=list)
 
 
@@ -64,19 +67,13 @@ def run_rule(
             records.append(record)
             if dry_run:
                 continue
-            if store.state_get(ALERT, record.id) is None:
-                store.state_put(ALERT, record.id, record.model_dump(mode="json"))
+            if get_alert(store, record.id) is None:
+                save(store, record)
             store.state_put(STORY, sid, next_story(story, fresh, record))
     if not dry_run and articles:
         newest = max(a.indexed_at for a in articles if a.indexed_at)
         store.state_put(WATERMARK, rule.id, {"indexed_at": newest.isoformat()})
     return records, sum(r.update for r in records)
-
-
-def list_alerts(store: Store, status: str | None = None) -> list[AlertRecord]:
-    """Alert records, oldest first; only those with `status` when given."""
-    records = [AlertRecord.model_validate(v) for v in store.state_items(ALERT).values()]
-    return sorted((r for r in records if status is None or r.status == status), key=lambda r: (r.created_at, r.id))
 
 
 @dataclass
@@ -155,10 +152,6 @@ def refused_mail(
         yield _digest_out(items, rules[first.rule], digest_id, smtp, now, first.sent_at, to=sorted(first.refused))
 
 
-def _mark(store: Store, record: AlertRecord, **changes: Any) -> None:
-    store.state_put(ALERT, record.id, record.model_copy(update=changes).model_dump(mode="json"))
-
-
 def deliver(store: Store, outgoing: Iterable[Outgoing], mailer: Mailer, run: AlertRun, now: datetime) -> int:
     """Send each email; returns how many went. Its records are marked sent at the mailer's commit point, with
     the recipients the relay refused (retried by `refused_mail`); a failure keeps them as they were (pending)
@@ -169,7 +162,7 @@ def deliver(store: Store, outgoing: Iterable[Outgoing], mailer: Mailer, run: Ale
         def commit(where: str, refused: dict[str, str], out: Outgoing = out) -> None:
             error = "refused: " + "; ".join(f"{a} ({r})" for a, r in sorted(refused.items())) if refused else None
             for record in out.records:
-                _mark(
+                save(
                     store,
                     record,
                     status="sent",
@@ -189,7 +182,7 @@ def deliver(store: Store, outgoing: Iterable[Outgoing], mailer: Mailer, run: Ale
             run.failed += 1
             run.errors.append(f"{out.label}: {reason}")
             for record in out.records:
-                _mark(store, record, attempts=record.attempts + tried, last_error=reason)
+                save(store, record, attempts=record.attempts + tried, last_error=reason)
             continue
         sent += 1
     return sent
@@ -214,8 +207,9 @@ def run_alerts(
     now: datetime | None = None,
     wait: bool = False,
 ) -> AlertRun:
-    """Run every enabled rule, then deliver pending immediate alerts (and digests when asked), and send again
-    to the recipients a relay refused in an earlier run. With `wait`, first wait until what is already indexed
+    """Run every enabled rule, hold the pending alerts of muted pairs and stories, then deliver pending
+    immediate alerts (and digests when asked), and send again to the recipients a relay refused in an earlier
+    run. With `wait`, first wait until what is already indexed
     has settled (the store's settle time, 0 on SQLite), so that a run just after an ingest alerts on it."""
     now = now or datetime.now(UTC)
     if wait and (delay := settle_wait(store, now)):
@@ -227,6 +221,7 @@ def run_alerts(
         records, updates = run_rule(store, rule, now)
         run.created += len(records) - updates
         run.updates += updates
+    run.muted = hold_muted(store, now)
     refused_before = [r for r in list_alerts(store, "sent") if r.refused]  # not those refused in this run again
     with closing(Mailer(settings.smtp, settings.outbox_dir)) as mailer:
         run.sent = deliver(

@@ -1,7 +1,7 @@
 """Stories: reports of one happening (same rule and country pair, whatever frame each outlet gave it: the
 talks of one, the MoU signed at them of another) within a window make one story, and a new story or new
 reports of a known one make an alert record, led by the strongest frame. Pure functions: the store is read and written
-only by `pipeline.alerts.ledger.run_rule`."""
+only by `pipeline.alerts.ledger` and `pipeline.alerts.actions`."""
 
 from __future__ import annotations
 
@@ -34,6 +34,17 @@ class Source(BaseModel):
     concepts: list[str] = Field(default_factory=list)
 
 
+class Action(BaseModel):
+    """One analyst action (pipeline.alerts.actions), as recorded on the alert and in the action log."""
+
+    action: str
+    target: str
+    by: str
+    at: datetime
+    note: str | None = None
+    until: datetime | None = None
+
+
 class AlertRecord(BaseModel):
     """One alert: a new story (or, for digests, an update to one) and its delivery state."""
 
@@ -47,7 +58,7 @@ class AlertRecord(BaseModel):
     dyad: str
     sources: list[Source]
     created_at: datetime
-    status: Literal["pending", "sent"] = "pending"
+    status: Literal["pending", "sent", "muted"] = "pending"
     message_id: str
     attempts: int = 0
     last_error: str | None = None
@@ -55,6 +66,8 @@ class AlertRecord(BaseModel):
     delivered_to: str | None = None
     digest_id: str | None = None
     refused: dict[str, str] = Field(default_factory=dict)  # recipients the relay refused: retried, same Message-ID
+    review: Literal["open", "acknowledged", "false_positive"] = "open"  # the analysts' judgement
+    actions: list[Action] = Field(default_factory=list)  # who did what to it, when
 
 
 def story_id(rule: str, dyad: str) -> str:

@@ -60,6 +60,11 @@ class Store(Protocol):
         """For the ids already stored, their content hash."""
         ...
 
+    def copies_of(self, bands: list[str], limit: int = 1000) -> list[Article]:
+        """Stored articles that share at least one of these MinHash LSH band keys (pipeline/duplicates.py):
+        the candidates for earlier copies of new articles."""
+        ...
+
     def get(self, article_id: str) -> Article | None: ...
 
     def query(

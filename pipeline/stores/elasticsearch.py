@@ -300,6 +300,16 @@ class ElasticsearchStore:
                     found[doc["_id"]] = doc["_source"]["content_hash"]
         return found
 
+    def copies_of(self, bands: list[str], limit: int = 1000) -> list[Article]:
+        found: dict[str, Article] = {}
+        for chunk in _chunks(bands, 10_000):
+            response = self.es.search(
+                index=self.alias, query={"terms": {"minhash_bands": chunk}}, size=limit, track_total_hits=False
+            )
+            for hit in response["hits"]["hits"]:
+                found[hit["_id"]] = Article.from_doc(hit["_source"])
+        return list(found.values())[:limit]
+
     def get(self, article_id: str) -> Article | None:
         try:
             return Article.from_doc(self.es.get(index=self.alias, id=article_id)["_source"])

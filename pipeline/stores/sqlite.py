@@ -46,6 +46,15 @@ CREATE TRIGGER IF NOT EXISTS articles_au AFTER UPDATE ON articles BEGIN
     INSERT INTO articles_fts(articles_fts, rowid, title, text) VALUES ('delete', old.pk, old.title, old.text);
     INSERT INTO articles_fts(rowid, title, text) VALUES (new.pk, new.title, new.text);
 END;
+CREATE TABLE IF NOT EXISTS article_bands (
+    band TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (band, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS article_bands_id ON article_bands(id);
+CREATE TRIGGER IF NOT EXISTS articles_bands_ad AFTER DELETE ON articles BEGIN
+    DELETE FROM article_bands WHERE id = old.id;
+END;
 CREATE TABLE IF NOT EXISTS state (
     namespace TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -133,6 +142,11 @@ class SQLiteStore:
                             json.dumps(doc.to_doc(), ensure_ascii=False),
                         ),
                     )
+                    self.db.execute("DELETE FROM article_bands WHERE id = ?", (doc.id,))
+                    self.db.executemany(
+                        "INSERT OR IGNORE INTO article_bands (band, id) VALUES (?, ?)",
+                        [(band, doc.id) for band in doc.minhash_bands],
+                    )
                 except (sqlite3.Error, ValueError, TypeError) as exc:
                     results.append(UpsertResult(article.id, "error", f"{type(exc).__name__}: {exc}"))
                     continue
@@ -152,6 +166,19 @@ class SQLiteStore:
             rows = self.db.execute(f"SELECT id, content_hash FROM articles WHERE id IN ({marks})", chunk)
             found.update(rows.fetchall())
         return found
+
+    def copies_of(self, bands: list[str], limit: int = 1000) -> list[Article]:
+        found: dict[str, Article] = {}
+        for chunk in _chunks(bands, CHUNK):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT doc FROM articles WHERE id IN (SELECT id FROM article_bands WHERE band IN ({marks})) LIMIT ?",
+                [*chunk, limit],
+            )
+            for (doc,) in rows:
+                article = Article.from_doc(json.loads(doc))
+                found[article.id] = article
+        return list(found.values())[:limit]
 
     def get(self, article_id: str) -> Article | None:
         row = self.db.execute("SELECT doc FROM articles WHERE id = ?", (article_id,)).fetchone()

@@ -22,12 +22,13 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bench.corpus import articles, rss
+from bench.corpus import T0, articles, rss
 from pipeline.stores import open_store
 from tests.conftest import serving
 from tests.smtpserver import SmtpServer
@@ -42,9 +43,11 @@ SEED = int(os.environ.get("NEWSWATCH_CRASH_SEED", "20261124"))
 @pytest.fixture(scope="module")
 def feeds_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """2,000 articles of the benchmark corpus (first two paragraphs each, so a pass takes seconds, not
-    minutes) in 20 feeds on a real HTTP server; about 40 of them are counter-terrorism stories."""
+    minutes, and dated to the last two days) in 20 feeds on a real HTTP server; about 40 of them are
+    counter-terrorism stories."""
     folder = tmp_path_factory.mktemp("crash-feeds")
-    short = [replace(a, paragraphs=a.paragraphs[:2]) for a in articles(ARTICLES)]
+    recent = datetime.now(UTC) - timedelta(days=2) - T0  # new news when run: rules' max_age_days
+    short = [replace(a, paragraphs=a.paragraphs[:2], published=a.published + recent) for a in articles(ARTICLES)]
     for i in range(0, ARTICLES, PER_FEED):
         (folder / f"feed-{i // PER_FEED:02d}.xml").write_bytes(rss(f"feed{i // PER_FEED}", short[i : i + PER_FEED]))
     with serving(folder) as server:

@@ -1,0 +1,184 @@
+"""Near-duplicate articles: syndicated and lightly edited copies of one story under different URLs.
+
+An article's text is cut into word shingles and summarised by a MinHash signature (datasketch). The signature's
+LSH bands (datasketch picks their number and width for the threshold) are kept with the article as
+`minhash_bands`, so that a later article finds earlier copies in the store by a band they share; a candidate is
+a copy when the estimated Jaccard similarity of the two texts reaches the threshold and the two were published
+within the window. A copy gets `duplicate_of` (the most similar earlier copy) and that copy's `story_id`; every
+other article is a story of its own (`story_id` is its id). Exact URL duplicates never get this far (normalise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from datasketch import MinHash, MinHashLSH
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+
+from pipeline.config import PROJECT_DIR, DuplicateSettings, load_model
+from pipeline.fields import unique
+from pipeline.models import Article
+from pipeline.normalise import canonical_url, content_hash, sha1
+from pipeline.stores.base import Store
+
+PAIRS = PROJECT_DIR / "tests" / "data" / "duplicates" / "pairs.yaml"
+
+WORD = re.compile(r"\w+")
+
+
+def shingles(text: str, size: int) -> set[str]:
+    """The `size`-word shingles of a text, lower-cased, punctuation and spacing ignored."""
+    words = WORD.findall(text.lower())
+    return {" ".join(words[i : i + size]) for i in range(max(len(words) - size + 1, 0))}
+
+
+def article_text(article: Article) -> str:
+    """What is compared: the body (a copy often has another headline), or title and summary when the feed
+    carries nothing more."""
+    return article.text if len(article.text) >= len(article.summary) + 80 else f"{article.title}\n{article.summary}"
+
+
+@dataclass
+class Copies:
+    """Signatures and LSH bands under one DuplicateSettings."""
+
+    settings: DuplicateSettings
+
+    @cached_property
+    def layout(self) -> tuple[int, int]:
+        """(bands, rows per band) that datasketch's LSH chooses for the threshold."""
+        lsh = MinHashLSH(threshold=self.settings.threshold, num_perm=self.settings.num_perm)
+        return lsh.b, lsh.r
+
+    def signature(self, text: str) -> MinHash | None:
+        """The text's MinHash, or None when it has fewer shingles than `min_shingles` (too short to tell)."""
+        grams = shingles(text, self.settings.shingle_words)
+        if len(grams) < self.settings.min_shingles:
+            return None
+        signature = MinHash(num_perm=self.settings.num_perm)
+        signature.update_batch([g.encode("utf-8") for g in grams])
+        return signature
+
+    def bands(self, signature: MinHash) -> list[str]:
+        """The LSH band keys of a signature: two texts likely to be copies share at least one."""
+        b, r = self.layout
+        values = signature.hashvalues
+        return [f"{i}:{hashlib.sha1(values[i * r : (i + 1) * r].tobytes()).hexdigest()[:16]}" for i in range(b)]
+
+    def similarity(self, a: str, b: str) -> float:
+        """Estimated Jaccard similarity of two texts' shingles (0 when either is too short to tell)."""
+        sa, sb = self.signature(a), self.signature(b)
+        return sa.jaccard(sb) if sa is not None and sb is not None else 0.0
+
+
+def link_copies(articles: Iterable[Article], store: Store, settings: DuplicateSettings) -> int:
+    """Set story_id, duplicate_of and minhash_bands on each article, oldest first: a copy of an article stored
+    earlier or of one earlier in the batch is linked to the most similar of them. Returns how many are copies."""
+    copies = Copies(settings)
+    batch = sorted(articles, key=lambda a: (a.published_at, a.id))
+    signatures = {a.id: copies.signature(article_text(a)) for a in batch}
+    for article in batch:
+        signature = signatures[article.id]
+        article.minhash_bands = copies.bands(signature) if signature is not None else []
+    bands = sorted({b for a in batch for b in a.minhash_bands})
+    stored = {a.id: a for a in store.copies_of(bands, limit=min(max(1000, 5 * len(batch)), 10_000))} if bands else {}
+    window = timedelta(days=settings.window_days)
+    earlier = MinHashLSH(threshold=settings.threshold, num_perm=settings.num_perm)
+    seen: dict[str, Article] = {}
+    linked = 0
+    for article in batch:
+        signature = signatures[article.id]
+        article.story_id, article.duplicate_of = article.story_id or article.id, None
+        if signature is None:
+            continue
+        own = set(article.minhash_bands)
+        candidates = [seen[i] for i in earlier.query(signature)]
+        candidates += [s for s in stored.values() if s.id != article.id and own & set(s.minhash_bands)]
+        best, score = None, settings.threshold
+        for other in candidates:
+            if other.id == article.id or abs(other.published_at - article.published_at) > window:
+                continue
+            if (other.published_at, other.id) > (article.published_at, article.id):
+                continue  # the later one is the copy
+            other_signature = signatures.get(other.id) or copies.signature(article_text(other))
+            if other_signature is None:
+                continue
+            similarity = signature.jaccard(other_signature)
+            if similarity >= score:
+                best, score = other, similarity
+        if best is not None:
+            article.duplicate_of, article.story_id = best.id, best.story_id or best.id
+            linked += 1
+        earlier.insert(article.id, signature)
+        seen[article.id] = article
+    return linked
+
+
+class PairSide(BaseModel):
+    """One page of a labelled pair: where it was published, under which licence, its headline and text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://")
+    source: str
+    licence: str
+    published: str = Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")
+    title: str
+    text: str = Field(min_length=1)
+
+    def article(self) -> Article:
+        published = datetime.fromisoformat((self.published + "-01-01")[:10]).replace(tzinfo=UTC)
+        return Article(
+            id=sha1(canonical_url(self.url)),
+            url=self.url,
+            feed_id="pairs",
+            source=self.source,
+            title=self.title,
+            text=self.text,
+            published_at=published,
+            fetched_at=published,
+            content_hash=content_hash(self.title, self.text),
+        )
+
+
+class CopyPair(BaseModel):
+    """Two pages labelled `duplicate` (one article at two URLs) or `distinct` (one event, written twice)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    label: Literal["duplicate", "distinct"]
+    a: PairSide
+    b: PairSide
+    note: str = ""
+
+
+class PairsFile(RootModel[list[CopyPair]]):
+    @model_validator(mode="after")
+    def _unique(self) -> PairsFile:
+        unique((p.id for p in self.root), "pair id")
+        return self
+
+
+def load_pairs(path: Path = PAIRS) -> list[CopyPair]:
+    return load_model(PairsFile, path).root
+
+
+def judged_copies(pair: CopyPair, settings: DuplicateSettings) -> tuple[bool, float]:
+    """Whether the detector links the pair's two pages, run as the pass runs it (both in one batch over an empty
+    in-memory store), and their estimated similarity."""
+    from pipeline.stores.sqlite import SQLiteStore
+
+    a, b = pair.a.article(), pair.b.article()
+    with closing(SQLiteStore(":memory:")) as empty:
+        link_copies([a, b], empty, settings)
+    linked = b.duplicate_of == a.id or a.duplicate_of == b.id
+    return linked, Copies(settings).similarity(article_text(a), article_text(b))
