@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from pipeline.stores.base import Store
 PAIRS = PROJECT_DIR / "tests" / "data" / "duplicates" / "pairs.yaml"
 
 WORD = re.compile(r"\w+")
+MAX_CANDIDATES = 20  # stored articles compared per new one, those sharing the most LSH bands first
 
 
 def shingles(text: str, size: int) -> set[str]:
@@ -81,7 +83,8 @@ class Copies:
 
 def link_copies(articles: Iterable[Article], store: Store, settings: DuplicateSettings) -> int:
     """Set story_id, duplicate_of and minhash_bands on each article, oldest first: a copy of an article stored
-    earlier or of one earlier in the batch is linked to the most similar of them. Returns how many are copies."""
+    earlier or of one earlier in the batch is linked to the most similar of them. Returns how many are copies.
+    Of the stored articles sharing bands with an article, the `MAX_CANDIDATES` sharing the most are compared."""
     copies = Copies(settings)
     batch = sorted(articles, key=lambda a: (a.published_at, a.id))
     signatures = {a.id: copies.signature(article_text(a)) for a in batch}
@@ -90,6 +93,10 @@ def link_copies(articles: Iterable[Article], store: Store, settings: DuplicateSe
         article.minhash_bands = copies.bands(signature) if signature is not None else []
     bands = sorted({b for a in batch for b in a.minhash_bands})
     stored = {a.id: a for a in store.copies_of(bands, limit=min(max(1000, 5 * len(batch)), 10_000))} if bands else {}
+    by_band: dict[str, list[str]] = {}
+    for other in stored.values():
+        for band in other.minhash_bands:
+            by_band.setdefault(band, []).append(other.id)
     window = timedelta(days=settings.window_days)
     earlier = MinHashLSH(threshold=settings.threshold, num_perm=settings.num_perm)
     seen: dict[str, Article] = {}
@@ -99,16 +106,18 @@ def link_copies(articles: Iterable[Article], store: Store, settings: DuplicateSe
         article.story_id, article.duplicate_of = article.story_id or article.id, None
         if signature is None:
             continue
-        own = set(article.minhash_bands)
+        shared = Counter(i for band in article.minhash_bands for i in by_band.get(band, ()) if i != article.id)
         candidates = [seen[i] for i in earlier.query(signature)]
-        candidates += [s for s in stored.values() if s.id != article.id and own & set(s.minhash_bands)]
+        candidates += [stored[i] for i, _ in shared.most_common(MAX_CANDIDATES)]
         best, score = None, settings.threshold
         for other in candidates:
-            if other.id == article.id or abs(other.published_at - article.published_at) > window:
+            if abs(other.published_at - article.published_at) > window:
                 continue
-            if (other.published_at, other.id) > (article.published_at, article.id):
+            if (other.published_at, other.id) >= (article.published_at, article.id):
                 continue  # the later one is the copy
-            other_signature = signatures.get(other.id) or copies.signature(article_text(other))
+            if other.id not in signatures:
+                signatures[other.id] = copies.signature(article_text(other))
+            other_signature = signatures[other.id]
             if other_signature is None:
                 continue
             similarity = signature.jaccard(other_signature)
