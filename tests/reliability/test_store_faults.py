@@ -112,7 +112,7 @@ def test_node_stopped_mid_run_fails_loudly_and_a_rerun_stores_everything_and_ale
     url = started.stdout.strip().splitlines()[-1]
     try:
         store: Store = ElasticsearchStore.from_settings(
-            ElasticsearchSettings(url=url, index_prefix="midrun", max_retries=1)
+            ElasticsearchSettings(url=url, index_prefix="midrun", max_retries=1, settle_seconds=0)
         )
 
         def stop_node(articles: Iterable[Article]) -> Iterator[Article]:
