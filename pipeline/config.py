@@ -209,6 +209,11 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     kibana: KibanaSettings = Field(default_factory=KibanaSettings)
+    kibana_public_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Kibana as analysts reach it (NEWSWATCH_KIBANA_PUBLIC_URL): each alert email links to its story",
+    )
     operators: list[str] = Field(default_factory=list, description="who gets the feed-health report")
     chunk_feeds: int = Field(100, ge=1, description="feeds a pass fetches, tags and stores together (bounds memory)")
 

@@ -70,8 +70,29 @@ def load_objects(path: Path | None = None) -> list[dict[str, Any]]:
     return objects
 
 
+# Each data view of the saved objects and the mapping (config/elasticsearch) of what it reads.
+DATA_VIEWS = {
+    "newswatch-articles": "index-template.json",
+    "newswatch-alerts": "alerts-index.json",
+    "newswatch-feeds": "feeds-index.json",
+}
+
+
+def data_view_fields(folder: Path) -> dict[str, dict[str, str]]:
+    """The fields of every data view (DATA_VIEWS), read from the mappings in `folder`; ConfigError names the file."""
+    fields = {}
+    for view, name in DATA_VIEWS.items():
+        path = folder / name
+        try:
+            fields[view] = mapping_fields(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{path}: not a readable mapping: {exc}") from None
+    return fields
+
+
 def mapping_fields(template: dict[str, Any]) -> dict[str, str]:
-    """Every field path of an index template's mapping with its type (objects and nested included)."""
+    """Every field path of an index template's (or an index's) mapping with its type (objects and nested
+    included)."""
 
     def walk(properties: dict[str, Any], prefix: str) -> Iterator[tuple[str, str]]:
         for name, spec in properties.items():
@@ -81,7 +102,7 @@ def mapping_fields(template: dict[str, Any]) -> dict[str, str]:
             for sub, sub_spec in spec.get("fields", {}).items():  # multi-fields such as title.keyword
                 yield f"{path}.{sub}", sub_spec.get("type", "keyword")
 
-    return dict(walk(template["template"]["mappings"]["properties"], ""))
+    return dict(walk(template.get("template", template)["mappings"]["properties"], ""))
 
 
 _KQL_FIELD = re.compile(r"([A-Za-z_@][\w.@]*)\s*:\s*(\{)?")
@@ -177,9 +198,18 @@ def _ref_names(obj: dict[str, Any]) -> set[str]:
     return names
 
 
-def check_objects(objects: list[dict[str, Any]], fields: dict[str, str]) -> list[str]:
+def _data_views(obj: dict[str, Any]) -> list[str]:
+    """The data views an object reads: itself, or those it references."""
+    if obj["type"] == "index-pattern":
+        return [obj["id"]]
+    return [r["id"] for r in obj.get("references", []) if r["type"] == "index-pattern"]
+
+
+def check_objects(objects: list[dict[str, Any]], fields: dict[str, dict[str, str]]) -> list[str]:
     """Problems that would break the import or a panel: duplicate ids, references to objects not in the
-    file, reference names with no reference, fields the mapping does not have. Empty when all is well."""
+    file, reference names with no reference, data views with no known mapping, fields the mapping of the
+    object's data view does not have. `fields`: per data view id, its mapping's fields. Empty when all is
+    well."""
     problems: list[str] = []
     seen: set[tuple[str, str]] = set()
     for obj in objects:
@@ -195,9 +225,14 @@ def check_objects(objects: list[dict[str, Any]], fields: dict[str, str]) -> list
                 problems.append(f"{label}: reference {ref['name']} -> {ref['type']} {ref['id']} is not in the file")
         for name in sorted(_ref_names(obj) - {r["name"] for r in references}):
             problems.append(f"{label}: uses reference {name} but has no such reference")
+        views = _data_views(obj)
+        for view in views:
+            if view not in fields:
+                problems.append(f"{label}: data view {view} has no known mapping")
+        known = {name for view in views for name in fields.get(view, {})}
         for name in sorted(fields_used(obj)):
-            if name not in fields:
-                problems.append(f"{label}: field {name} is not in the index template's mapping")
+            if name not in known:
+                problems.append(f"{label}: field {name} is not in the mapping of {', '.join(views) or 'its data view'}")
     return problems
 
 

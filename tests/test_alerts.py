@@ -5,11 +5,13 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 import ssl
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
@@ -17,10 +19,11 @@ import trustme
 import yaml
 
 from pipeline.alerts import list_alerts, load_rules, run_alerts
-from pipeline.alerts.actions import actions_log, mute
+from pipeline.alerts.actions import actions_log, mute, review
 from pipeline.config import PROJECT_DIR, ConfigError, Settings, SmtpSettings
 from pipeline.run import run_pass
 from pipeline.stores import Store
+from pipeline.stores.elasticsearch import ElasticsearchStore
 from pipeline.tagging import get_tagger
 from tests.conftest import es_store
 from tests.feedserver import FeedServer
@@ -360,3 +363,44 @@ def test_a_write_that_becomes_visible_late_is_alerted_once_after_the_settle_time
     finally:
         store.drop()
         store.close()
+
+
+def test_alerts_and_feed_health_are_searchable_in_their_own_indices(
+    settings: Settings, feed_server: FeedServer, es: ElasticsearchStore, smtp: SmtpServer
+) -> None:
+    """What the "Alerts and feeds" dashboard reads: the alert records in `<prefix>-alerts` (a review shows at
+    once) and feed health in `<prefix>-feeds`, both queried here on the real node by their mapped fields."""
+    settings = with_smtp(settings, smtp.port)
+    run_pass(settings, demo_feeds(feed_server), es, tag=get_tagger("fast", str(PROJECT_DIR / "config")))
+    assert run_alerts(es, settings).sent == 2
+    alerts, feeds = es.views["alert"], es.views["feed"]
+
+    def found(index: str, query: dict) -> list[dict]:
+        return [h["_source"] for h in es.es.search(index=index, query=query, size=50)["hits"]["hits"]]
+
+    [pact] = found(alerts, {"bool": {"filter": [{"term": {"dyad": "MY-TH"}}, {"term": {"delivery": "immediate"}}]}})
+    assert pact["status"] == "sent" and pact["review"] == "open" and pact["sources"][0]["url"].startswith("https://")
+    assert len(found(alerts, {"term": {"late": True}})) == 3  # the seeds: old news, digest items only
+    review(es, pact["id"], "ack", "desk-a", datetime.now(UTC))
+    assert found(alerts, {"term": {"review": "acknowledged"}})[0]["id"] == pact["id"]
+    healthy = found(feeds, {"term": {"consecutive_failures": 0}})
+    assert sorted(f["key"] for f in healthy) == sorted(f.id for f in demo_feeds(feed_server))
+    assert all(f["last_success"] and f["last_new_articles_at"] for f in healthy)
+
+
+def test_alert_emails_link_to_the_story_in_kibana(settings: Settings, store: Store, smtp: SmtpServer) -> None:
+    settings = with_smtp(settings, smtp.port).model_copy(update={"kibana_public_url": "https://kibana.example.org"})
+    list(store.upsert([article(1, "Malaysia, Thailand sign MoU", MOU)]))
+    assert run_alerts(store, settings).sent == 1
+    [record] = [r for r in list_alerts(store, "sent")]
+    link = (
+        "https://kibana.example.org/app/dashboards#/view/newswatch-alerts-feeds"
+        f"?_g=(time:(from:now-90d,to:now))&_a=(query:(language:kuery,query:'id:{record.id}'))"
+    )
+    assert f"See this story in Kibana: {link}" in text_part(smtp.messages[0])
+    hrefs = re.findall(r'<a href="([^"]*)">See this story in Kibana</a>', html_part(smtp.messages[0]))
+    assert [html_unescape(h) for h in hrefs] == [link]  # escaped in the attribute, as HTML must be
+    assert run_alerts(store, settings, digest=True).digests_sent == 1  # the digest items link to theirs
+    assert "In Kibana: https://kibana.example.org/app/dashboards#/view/newswatch-alerts-feeds" in text_part(
+        smtp.messages[-1]
+    )

@@ -143,6 +143,8 @@ def test_airflow_connections_are_valid_json_after_interpolation(
     assert interpolate(env["NEWSWATCH_FEEDS_FILE"], env_example) == "/opt/newswatch/config/feeds.demo.yaml"
     assert (PROJECT_DIR / env_example["NEWSWATCH_FEEDS"]).exists()
     assert json.loads(env_example["NEWSWATCH_OPERATORS"]) == ["ops@newswatch.example"]
+    kibana = interpolate(env["NEWSWATCH_KIBANA_PUBLIC_URL"], env_example)
+    assert kibana == f"http://localhost:{env_example['KIBANA_PORT']}"  # valid for Settings.kibana_public_url
 
 
 def test_setup_applies_the_template_and_imports_the_dashboards(compose: dict[str, Any]) -> None:

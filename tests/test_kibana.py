@@ -28,6 +28,7 @@ import pytest
 from pipeline.config import PROJECT_DIR, ElasticsearchSettings, KibanaSettings
 from pipeline.kibana import (
     check_objects,
+    data_view_fields,
     fields_used,
     kql_fields,
     load_objects,
@@ -44,7 +45,14 @@ USER, PASSWORD = "elastic", "s3cret-kibana-pw"
 
 @pytest.fixture(scope="module")
 def fields() -> dict[str, str]:
+    """The article index template's fields."""
     return mapping_fields(json.loads(TEMPLATE.read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def views() -> dict[str, dict[str, str]]:
+    """Every data view's fields, from the mappings in config/elasticsearch."""
+    return data_view_fields(TEMPLATE.parent)
 
 
 @pytest.fixture(scope="module")
@@ -59,35 +67,40 @@ def by_type(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 # --- the saved objects --------------------------------------------------------------------------------
 
 
-def test_every_reference_and_every_field_resolves(objects: list[dict[str, Any]], fields: dict[str, str]) -> None:
-    assert check_objects(objects, fields) == []
+def test_every_reference_and_every_field_resolves(
+    objects: list[dict[str, Any]], views: dict[str, dict[str, str]]
+) -> None:
+    assert check_objects(objects, views) == []
     assert all(fields_used(o) or o["type"] == "dashboard" for o in objects)  # the check saw fields in each
 
 
-def test_the_check_finds_what_would_break(objects: list[dict[str, Any]], fields: dict[str, str]) -> None:
+def test_the_check_finds_what_would_break(objects: list[dict[str, Any]], views: dict[str, dict[str, str]]) -> None:
     broken = json.loads(json.dumps(objects))
     vis = next(o for o in broken if o["id"] == "newswatch-top-concepts")
     state = json.loads(vis["attributes"]["visState"])
     state["aggs"][1]["params"]["field"] = "concept"  # a typo
     vis["attributes"]["visState"] = json.dumps(state)
-    dashboard = next(o for o in broken if o["type"] == "dashboard")
+    dashboard = next(o for o in broken if o["id"] == "newswatch-ct-monitor")
     dashboard["references"][0]["id"] = "no-such-visualization"
-    problems = check_objects(broken, fields)
-    assert "visualization newswatch-top-concepts: field concept is not in the index template's mapping" in problems
+    feeds = next(o for o in broken if o["id"] == "newswatch-feed-problems")
+    feeds["attributes"]["columns"].append("dyad")  # an alerts field in the feeds' table
+    problems = check_objects(broken, views)
+    assert "visualization newswatch-top-concepts: field concept is not in the mapping of newswatch-articles" in problems
     assert any("panel_1 -> visualization no-such-visualization is not in the file" in p for p in problems)
+    assert "search newswatch-feed-problems: field dyad is not in the mapping of newswatch-feeds" in problems
 
 
 def test_data_view_is_the_article_alias_with_published_at(
     objects: list[dict[str, Any]], fields: dict[str, str]
 ) -> None:
-    [view] = by_type(objects, "index-pattern")
+    view = next(o for o in by_type(objects, "index-pattern") if o["id"] == "newswatch-articles")
     alias = ElasticsearchStore.from_settings(ElasticsearchSettings(url="http://127.0.0.1:9"), setup=False).alias
     assert view["attributes"]["title"] == alias == "newswatch-articles"
     assert view["attributes"]["timeFieldName"] == "published_at" and fields["published_at"] == "date"
 
 
 def test_dashboard_has_the_panels_the_analysts_need(objects: list[dict[str, Any]], fields: dict[str, str]) -> None:
-    [dashboard] = by_type(objects, "dashboard")
+    dashboard = next(o for o in by_type(objects, "dashboard") if o["id"] == "newswatch-ct-monitor")
     assert dashboard["attributes"]["title"] == "Counter-terrorism monitor"
     panels = {(r["type"], r["id"]) for r in dashboard["references"]}
     everything = {(o["type"], o["id"]): o for o in objects}
@@ -98,6 +111,26 @@ def test_dashboard_has_the_panels_the_analysts_need(objects: list[dict[str, Any]
     events = everything[("search", "newswatch-bilateral-events")]["attributes"]["columns"]
     assert events == ["event_dyads", "event_types", "title", "source", "url"]  # date is the data view's time column
     assert ("search", "newswatch-bilateral-events") in panels
+
+
+def test_alerts_and_feeds_dashboard_reads_the_alert_and_feed_indices(
+    objects: list[dict[str, Any]], views: dict[str, dict[str, str]]
+) -> None:
+    """Alerts over time by country pair and by status, the open alerts with their links, failing and stale feeds:
+    each panel on the data view of `<prefix>-alerts` or `<prefix>-feeds`, whose names the store uses."""
+    store = ElasticsearchStore.from_settings(ElasticsearchSettings(url="http://127.0.0.1:9"), setup=False)
+    assert set(store.views.values()) == {"newswatch-alerts", "newswatch-feeds"} <= set(views)
+    dashboard = next(o for o in by_type(objects, "dashboard") if o["id"] == "newswatch-alerts-feeds")
+    assert dashboard["attributes"]["title"] == "Alerts and feeds"
+    everything = {(o["type"], o["id"]): o for o in objects}
+    panels = [everything[(r["type"], r["id"])] for r in dashboard["references"]]
+    assert {r["id"] for p in panels for r in p["references"]} == set(store.views.values())
+    used = {f for p in panels for f in fields_used(p)}
+    assert {"created_at", "dyad", "status", "review", "sources.url"} <= used
+    assert {"consecutive_failures", "disabled", "last_new_articles_at", "last_error"} <= used
+    open_alerts = everything[("search", "newswatch-open-alerts")]
+    query = json.loads(open_alerts["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])["query"]
+    assert query == {"query": 'review:"open"', "language": "kuery"}
 
 
 def test_saved_search_for_ct_agreements_queries_the_nested_events(objects: list[dict[str, Any]]) -> None:

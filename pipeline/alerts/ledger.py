@@ -89,10 +89,15 @@ class Outgoing:
 
 
 def _alert_out(
-    record: AlertRecord, rule: Rule, smtp: SmtpSettings, now: datetime, to: list[str] | None = None
+    record: AlertRecord,
+    rule: Rule,
+    smtp: SmtpSettings,
+    now: datetime,
+    to: list[str] | None = None,
+    kibana_url: str | None = None,
 ) -> Outgoing:
     """The email of one immediate alert (to `to` only, for a retry to refused recipients)."""
-    subject, text, html = render_alert(record, rule)
+    subject, text, html = render_alert(record, rule, kibana_url)
     message = build_message(subject, text, html, rule.recipients, smtp, record.message_id, now)
     label = record.id if to is None else f"{record.id} (refused recipients)"
     return Outgoing(record.id, label, message, [record], to=to)
@@ -106,9 +111,10 @@ def _digest_out(
     now: datetime,
     dated: datetime | None = None,
     to: list[str] | None = None,
+    kibana_url: str | None = None,
 ) -> Outgoing:
     """One rule's digest of `items` under `digest_id` (its Message-ID); its heading is `dated` (default now)."""
-    subject, text, html = render_digest(items, rule, dated or now)
+    subject, text, html = render_digest(items, rule, dated or now, kibana_url)
     msgid = make_msgid(idstring=digest_id, domain="newswatch.local")
     message = build_message(subject, text, html, rule.recipients, smtp, msgid, now)
     label = f"digest {rule.id}" if to is None else f"digest {rule.id} (refused recipients)"
@@ -116,27 +122,27 @@ def _digest_out(
 
 
 def immediate_mail(
-    pending: list[AlertRecord], rules: dict[str, Rule], smtp: SmtpSettings, now: datetime
+    pending: list[AlertRecord], rules: dict[str, Rule], smtp: SmtpSettings, now: datetime, kibana_url: str | None = None
 ) -> Iterator[Outgoing]:
     """One email per pending immediate alert of an active rule."""
     for record in pending:
         if record.delivery == "immediate" and record.rule in rules:
-            yield _alert_out(record, rules[record.rule], smtp, now)
+            yield _alert_out(record, rules[record.rule], smtp, now, kibana_url=kibana_url)
 
 
 def digest_mail(
-    pending: list[AlertRecord], rules: dict[str, Rule], smtp: SmtpSettings, now: datetime
+    pending: list[AlertRecord], rules: dict[str, Rule], smtp: SmtpSettings, now: datetime, kibana_url: str | None = None
 ) -> Iterator[Outgoing]:
     """One email per active rule with every pending digest item (digest rules' stories, and updates)."""
     pending = [r for r in pending if r.delivery == "digest" and r.rule in rules]
     for rule_id in sorted({r.rule for r in pending}):
         items = [r for r in pending if r.rule == rule_id]
         digest_id = hashlib.sha1(",".join(r.id for r in items).encode()).hexdigest()[:16]
-        yield _digest_out(items, rules[rule_id], digest_id, smtp, now)
+        yield _digest_out(items, rules[rule_id], digest_id, smtp, now, kibana_url=kibana_url)
 
 
 def refused_mail(
-    sent: list[AlertRecord], rules: dict[str, Rule], smtp: SmtpSettings, now: datetime
+    sent: list[AlertRecord], rules: dict[str, Rule], smtp: SmtpSettings, now: datetime, kibana_url: str | None = None
 ) -> Iterator[Outgoing]:
     """The same emails again (same Message-ID), to the recipients the relay refused last time only."""
     digests: dict[str, list[AlertRecord]] = {}
@@ -144,12 +150,13 @@ def refused_mail(
         if not record.refused or record.rule not in rules:
             continue
         if record.delivery == "immediate":
-            yield _alert_out(record, rules[record.rule], smtp, now, to=sorted(record.refused))
+            yield _alert_out(record, rules[record.rule], smtp, now, to=sorted(record.refused), kibana_url=kibana_url)
         elif record.digest_id:
             digests.setdefault(record.digest_id, []).append(record)
     for digest_id, items in digests.items():
         first = items[0]
-        yield _digest_out(items, rules[first.rule], digest_id, smtp, now, first.sent_at, to=sorted(first.refused))
+        rule, to = rules[first.rule], sorted(first.refused)
+        yield _digest_out(items, rule, digest_id, smtp, now, first.sent_at, to=to, kibana_url=kibana_url)
 
 
 def deliver(store: Store, outgoing: Iterable[Outgoing], mailer: Mailer, run: AlertRun, now: datetime) -> int:
@@ -224,12 +231,11 @@ def run_alerts(
     run.muted = hold_muted(store, now)
     refused_before = [r for r in list_alerts(store, "sent") if r.refused]  # not those refused in this run again
     with closing(Mailer(settings.smtp, settings.outbox_dir)) as mailer:
-        run.sent = deliver(
-            store, immediate_mail(list_alerts(store, "pending"), active, settings.smtp, now), mailer, run, now
-        )
+        smtp, link = settings.smtp, settings.kibana_public_url
+        pending = list_alerts(store, "pending")
+        run.sent = deliver(store, immediate_mail(pending, active, smtp, now, link), mailer, run, now)
         if digest:
-            run.digests_sent = deliver(
-                store, digest_mail(list_alerts(store, "pending"), active, settings.smtp, now), mailer, run, now
-            )
-        run.resent = deliver(store, refused_mail(refused_before, active, settings.smtp, now), mailer, run, now)
+            pending = list_alerts(store, "pending")
+            run.digests_sent = deliver(store, digest_mail(pending, active, smtp, now, link), mailer, run, now)
+        run.resent = deliver(store, refused_mail(refused_before, active, smtp, now, link), mailer, run, now)
     return run

@@ -42,7 +42,21 @@ def _split(sentence: str, trigger: str) -> tuple[str, str, str]:
     return sentence[:at], sentence[at : at + len(trigger)], sentence[at + len(trigger) :]
 
 
-def _item(record: AlertRecord) -> dict[str, Any]:
+ALERTS_DASHBOARD = "newswatch-alerts-feeds"  # config/kibana/newswatch.ndjson
+
+
+def story_link(kibana_url: str | None, alert_id: str) -> str | None:
+    """The "Alerts and feeds" dashboard in Kibana showing this alert and its sources, when Kibana's public URL
+    is known."""
+    if not kibana_url:
+        return None
+    return (
+        f"{kibana_url.rstrip('/')}/app/dashboards#/view/{ALERTS_DASHBOARD}"
+        f"?_g=(time:(from:now-90d,to:now))&_a=(query:(language:kuery,query:'id:{alert_id}'))"
+    )
+
+
+def _item(record: AlertRecord, kibana_url: str | None = None) -> dict[str, Any]:
     first = record.sources[0]
     before, trigger, after = _split(first.sentence, first.trigger)
     labels = concept_labels()
@@ -60,6 +74,7 @@ def _item(record: AlertRecord) -> dict[str, Any]:
         "concepts": concepts,
         "first_published": first.published,
         "sources": [s.model_dump() for s in record.sources],
+        "kibana_link": story_link(kibana_url, record.id),
     }
 
 
@@ -82,10 +97,10 @@ def subject_of(record: AlertRecord) -> str:
     return f"[Newswatch] {prefix}: {a} \u2013 {b}"
 
 
-def render_alert(record: AlertRecord, rule: Rule) -> tuple[str, str, str]:
-    """(subject, text, html) of an immediate alert."""
+def render_alert(record: AlertRecord, rule: Rule, kibana_url: str | None = None) -> tuple[str, str, str]:
+    """(subject, text, html) of an immediate alert; with `kibana_url`, it links to the story in Kibana."""
     env = _environment()
-    context = {**_item(record), "heading": subject_of(record), "rule": rule, "alert_id": record.id}
+    context = {**_item(record, kibana_url), "heading": subject_of(record), "rule": rule, "alert_id": record.id}
     return (
         subject_of(record),
         env.get_template("alert.txt.j2").render(context),
@@ -93,11 +108,13 @@ def render_alert(record: AlertRecord, rule: Rule) -> tuple[str, str, str]:
     )
 
 
-def render_digest(records: list[AlertRecord], rule: Rule, now: datetime) -> tuple[str, str, str]:
-    """(subject, text, html) of one rule's digest of `records`."""
+def render_digest(
+    records: list[AlertRecord], rule: Rule, now: datetime, kibana_url: str | None = None
+) -> tuple[str, str, str]:
+    """(subject, text, html) of one rule's digest of `records`; with `kibana_url`, each item links to Kibana."""
     env = _environment()
     subject = f"[Newswatch] Digest {now:%Y-%m-%d}: {len(records)} item(s) for {rule.id}"
-    context = {"heading": subject, "rule": rule, "items": [_item(r) for r in records]}
+    context = {"heading": subject, "rule": rule, "items": [_item(r, kibana_url) for r in records]}
     return (
         subject,
         env.get_template("digest.txt.j2").render(context),

@@ -5,6 +5,8 @@ Layout (prefix `newswatch` by default):
   <prefix>-articles-v<N>     the indices; a mapping change is `newswatch es reindex` (new version + alias swap)
   <prefix>-articles          composable index template for <prefix>-articles-* (config/elasticsearch/)
   <prefix>-state             feed validators and health, alert bookkeeping
+  <prefix>-alerts            the alert records again, searchable (config/elasticsearch/alerts-index.json)
+  <prefix>-feeds             feed health again, searchable (config/elasticsearch/feeds-index.json)
 """
 
 from __future__ import annotations
@@ -108,6 +110,11 @@ def connect(settings: ElasticsearchSettings) -> Elasticsearch:
     return Elasticsearch([u.strip() for u in (s.url or "").split(",") if u.strip()], **kwargs)
 
 
+# State namespaces that are also kept as searchable indices for Kibana (`{prefix}-alerts`, `{prefix}-feeds`),
+# with their mappings in config/elasticsearch: alert records (pipeline.alerts.records) and feed health.
+VIEWS = {"alert": ("alerts", "alerts-index.json"), "feed": ("feeds", "feeds-index.json")}
+
+
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
@@ -127,6 +134,7 @@ class ElasticsearchStore:
         self.refresh = refresh
         self.analyzer: str | None = None
         self.settle = timedelta(seconds=settings.settle_seconds)
+        self.views = {namespace: f"{self.prefix}-{suffix}" for namespace, (suffix, _) in VIEWS.items()}
 
     @classmethod
     def from_settings(cls, settings: ElasticsearchSettings, *, setup: bool = True) -> ElasticsearchStore:
@@ -168,12 +176,26 @@ class ElasticsearchStore:
                 state = json.loads((es_config_dir() / "state-index.json").read_text(encoding="utf-8"))
                 self.es.indices.create(index=self.state_index, **state)
                 report["state"] = f"created {self.state_index}"
+            for namespace, (suffix, mapping_file) in VIEWS.items():
+                report[suffix] = self._setup_view(self.views[namespace], mapping_file)
         except BadRequestError as exc:
             if "resource_already_exists_exception" not in str(exc):
                 raise StoreError(f"Elasticsearch refused the setup: {exc}") from None
             report.setdefault("index", "exists")
         report["analyzer"] = self.analyzer or "english"
         return report
+
+    def _setup_view(self, index: str, mapping_file: str) -> str:
+        """Create a searchable view index from its mapping file, or give an existing one the new fields."""
+        body = json.loads((es_config_dir() / mapping_file).read_text(encoding="utf-8"))
+        if not self.es.indices.exists(index=index):
+            self.es.indices.create(index=index, **body)
+            return f"created {index}"
+        try:
+            self.es.indices.put_mapping(index=index, properties=body["mappings"]["properties"])
+        except BadRequestError as exc:
+            return f"{index}: mapping not updated ({exc.message}): delete the index, the next writes refill it"
+        return f"exists: {index}"
 
     def _put_template(self) -> str:
         try:
@@ -408,6 +430,9 @@ class ElasticsearchStore:
             "updated_at": datetime.now(UTC).isoformat(),
         }
         self.es.index(index=self.state_index, id=self._state_id(namespace, key), document=doc, refresh=True)
+        if namespace in self.views:  # searchable for Kibana: alert records, feed health
+            view = {**doc["value"], "key": key, "updated_at": doc["updated_at"]}
+            self.es.index(index=self.views[namespace], id=key, document=view, refresh=True)
 
     def state_items(self, namespace: str) -> dict[str, dict[str, Any]]:
         hits = helpers.scan(
@@ -423,13 +448,19 @@ class ElasticsearchStore:
             self.es.delete(index=self.state_index, id=self._state_id(namespace, key), refresh=True)
         except NotFoundError:
             pass
+        if namespace in self.views:
+            try:
+                self.es.delete(index=self.views[namespace], id=key, refresh=True)
+            except NotFoundError:
+                pass
 
     def close(self) -> None:
         self.es.close()
 
     def drop(self) -> None:
         """Delete every index, alias and the template of this prefix (tests)."""
-        self.es.indices.delete(index=f"{self.prefix}-articles-*,{self.state_index}", ignore_unavailable=True)
+        views = ",".join(self.views.values())
+        self.es.indices.delete(index=f"{self.prefix}-articles-*,{self.state_index},{views}", ignore_unavailable=True)
         try:
             self.es.indices.delete_index_template(name=self.alias)
         except NotFoundError:
