@@ -91,6 +91,7 @@ def test_cli_runs_the_pass_against_elasticsearch_and_never_prints_secrets(es_url
         NEWSWATCH_STORE="elasticsearch",
         ELASTICSEARCH_URL=es_url,
         NEWSWATCH_ELASTICSEARCH__INDEX_PREFIX="clirun",
+        NEWSWATCH_ELASTICSEARCH__SETTLE_SECONDS="3",  # the run waits this out before its alerts job
         ELASTICSEARCH_API_KEY=secret,
     )
     demo = str(PROJECT_DIR / "config" / "feeds.demo.yaml")
@@ -99,6 +100,8 @@ def test_cli_runs_the_pass_against_elasticsearch_and_never_prints_secrets(es_url
         result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
         assert result.returncode == 0, result.stderr
         assert "elasticsearch http://127.0.0.1" in result.stdout or es_url in result.stdout
+        assert "for the last writes to settle before the alerts job" in result.stderr
+        assert "2 sent to outbox" in result.stdout  # the pass's articles were evaluated once settled
         assert secret not in result.stdout + result.stderr
         stats = subprocess.run(
             [sys.executable, "-m", "pipeline", "stats", "--json"], capture_output=True, text=True, env=env, timeout=120

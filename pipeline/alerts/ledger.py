@@ -202,7 +202,8 @@ def settle_wait(store: Store, now: datetime) -> float:
     newest = store.query(since=now - store.settle, time_field="indexed_at", limit=1)
     if not newest or newest[0].indexed_at is None:
         return 0.0
-    return max((newest[0].indexed_at + store.settle - now).total_seconds(), 0.0)
+    wait = (newest[0].indexed_at + store.settle - now).total_seconds()
+    return wait + 0.01 if wait >= 0 else 0.0  # past it: rules read up to now minus the settle time, excluded
 
 
 def run_alerts(
