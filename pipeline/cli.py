@@ -799,6 +799,17 @@ by_option = click.option("--by", default=_analyst, show_default="NEWSWATCH_ANALY
 note_option = click.option("--note", help="Why (kept with the action).")
 
 
+@contextmanager
+def _action_errors(param_hint: str) -> Iterator[None]:
+    """An action that cannot be applied (pipeline.alerts.actions.ActionError) is a usage error, exit 2."""
+    from pipeline.alerts.actions import ActionError
+
+    try:
+        yield
+    except ActionError as exc:
+        raise click.BadParameter(str(exc), param_hint=param_hint) from None
+
+
 def _review_command(verb: str, summary: str) -> None:
     @alerts.command(verb, help=f"{summary} ALERT_ID: the id or a unique prefix of it (newswatch alerts list).")
     @click.argument("alert_id")
@@ -808,13 +819,10 @@ def _review_command(verb: str, summary: str) -> None:
     @click.pass_obj
     @handle_errors
     def command(obj: Context, alert_id: str, by: str, note: str | None) -> int:
-        from pipeline.alerts.actions import ActionError, review
+        from pipeline.alerts.actions import review
 
-        with obj.store() as store:
-            try:
-                record = review(store, alert_id, verb, by, datetime.now(UTC), note)
-            except ActionError as exc:
-                raise click.BadParameter(str(exc), param_hint="ALERT_ID") from None
+        with obj.store() as store, _action_errors("ALERT_ID"):
+            record = review(store, alert_id, verb, by, datetime.now(UTC), note)
         out.print(f"{record.id}: {record.review.replace('_', ' ')} ({verb} by {escape(by)})")
         return EXIT_OK
 
@@ -835,13 +843,10 @@ _review_command("reopen", "Set an alert's review back to open.")
 def alerts_mute(obj: Context, target: str, days: float, by: str, note: str | None) -> int:
     """Mute TARGET for some days: a country pair ("MY-TH": every rule) or an alert id (that rule's story of its
     pair). Its alerts are recorded as muted, never sent; the mute lapses by itself and alerts come back."""
-    from pipeline.alerts.actions import ActionError, mute
+    from pipeline.alerts.actions import mute
 
-    with obj.store() as store:
-        try:
-            entry = mute(store, target, days, by, datetime.now(UTC), note)
-        except ActionError as exc:
-            raise click.BadParameter(str(exc), param_hint="TARGET") from None
+    with obj.store() as store, _action_errors("TARGET"):
+        entry = mute(store, target, days, by, datetime.now(UTC), note)
     out.print(f"muted {escape(entry.target)} until {entry.until:%Y-%m-%d %H:%M} UTC (by {escape(by)})")
     return EXIT_OK
 
@@ -855,13 +860,10 @@ def alerts_mute(obj: Context, target: str, days: float, by: str, note: str | Non
 @handle_errors
 def alerts_unmute(obj: Context, target: str, by: str, note: str | None) -> int:
     """Lift the mute of TARGET (a country pair or an alert id) before it lapses."""
-    from pipeline.alerts.actions import ActionError, unmute
+    from pipeline.alerts.actions import unmute
 
-    with obj.store() as store:
-        try:
-            key = unmute(store, target, by, datetime.now(UTC), note)
-        except ActionError as exc:
-            raise click.BadParameter(str(exc), param_hint="TARGET") from None
+    with obj.store() as store, _action_errors("TARGET"):
+        key = unmute(store, target, by, datetime.now(UTC), note)
     out.print(f"unmuted {escape(key)} (by {escape(by)})")
     return EXIT_OK
 
