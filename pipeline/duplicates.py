@@ -34,6 +34,7 @@ PAIRS = PROJECT_DIR / "tests" / "data" / "duplicates" / "pairs.yaml"
 
 WORD = re.compile(r"\w+")
 MAX_CANDIDATES = 20  # stored articles compared per new one, those sharing the most LSH bands first
+SLICE, MAX_STORED = 200, 1000  # new articles per lookup of stored candidates, and the documents it may read
 
 
 def shingles(text: str, size: int) -> set[str]:
@@ -84,51 +85,72 @@ class Copies:
 def link_copies(articles: Iterable[Article], store: Store, settings: DuplicateSettings) -> int:
     """Set story_id, duplicate_of and minhash_bands on each article, oldest first: a copy of an article stored
     earlier or of one earlier in the batch is linked to the most similar of them. Returns how many are copies.
-    Of the stored articles sharing bands with an article, the `MAX_CANDIDATES` sharing the most are compared."""
+    Stored candidates are read `SLICE` articles at a time (at most `MAX_STORED` documents each), so memory stays
+    bounded whatever the store's size; of those sharing bands with an article, the `MAX_CANDIDATES` sharing the
+    most are compared."""
     copies = Copies(settings)
     batch = sorted(articles, key=lambda a: (a.published_at, a.id))
     signatures = {a.id: copies.signature(article_text(a)) for a in batch}
+    in_batch = set(signatures)
     for article in batch:
         signature = signatures[article.id]
         article.minhash_bands = copies.bands(signature) if signature is not None else []
-    bands = sorted({b for a in batch for b in a.minhash_bands})
-    stored = {a.id: a for a in store.copies_of(bands, limit=min(max(1000, 5 * len(batch)), 10_000))} if bands else {}
-    by_band: dict[str, list[str]] = {}
-    for other in stored.values():
-        for band in other.minhash_bands:
-            by_band.setdefault(band, []).append(other.id)
-    window = timedelta(days=settings.window_days)
     earlier = MinHashLSH(threshold=settings.threshold, num_perm=settings.num_perm)
     seen: dict[str, Article] = {}
     linked = 0
-    for article in batch:
-        signature = signatures[article.id]
-        article.story_id, article.duplicate_of = article.story_id or article.id, None
-        if signature is None:
-            continue
-        shared = Counter(i for band in article.minhash_bands for i in by_band.get(band, ()) if i != article.id)
-        candidates = [seen[i] for i in earlier.query(signature)]
-        candidates += [stored[i] for i, _ in shared.most_common(MAX_CANDIDATES)]
-        best, score = None, settings.threshold
-        for other in candidates:
-            if abs(other.published_at - article.published_at) > window:
-                continue
-            if (other.published_at, other.id) >= (article.published_at, article.id):
-                continue  # the later one is the copy
-            if other.id not in signatures:
-                signatures[other.id] = copies.signature(article_text(other))
-            other_signature = signatures[other.id]
-            if other_signature is None:
-                continue
-            similarity = signature.jaccard(other_signature)
-            if similarity >= score:
-                best, score = other, similarity
-        if best is not None:
-            article.duplicate_of, article.story_id = best.id, best.story_id or best.id
-            linked += 1
-        earlier.insert(article.id, signature)
-        seen[article.id] = article
+    for start in range(0, len(batch), SLICE):
+        part = batch[start : start + SLICE]
+        bands = sorted({b for a in part for b in a.minhash_bands})
+        stored = {a.id: a for a in store.copies_of(bands, limit=MAX_STORED)} if bands else {}
+        by_band: dict[str, list[str]] = {}
+        for other in stored.values():
+            for band in other.minhash_bands:
+                by_band.setdefault(band, []).append(other.id)
+        for article in part:
+            best = _best_earlier(article, signatures, copies, earlier, seen, stored, by_band, settings)
+            article.story_id, article.duplicate_of = article.story_id or article.id, None
+            if best is not None:
+                article.duplicate_of, article.story_id = best.id, best.story_id or best.id
+                linked += 1
+            if signatures[article.id] is not None:
+                earlier.insert(article.id, signatures[article.id])
+                seen[article.id] = article
+        for other_id in stored.keys() - in_batch:  # stored candidates' signatures are not kept past their slice
+            signatures.pop(other_id, None)
     return linked
+
+
+def _best_earlier(
+    article: Article,
+    signatures: dict[str, MinHash | None],
+    copies: Copies,
+    earlier: MinHashLSH,
+    seen: dict[str, Article],
+    stored: dict[str, Article],
+    by_band: dict[str, list[str]],
+    settings: DuplicateSettings,
+) -> Article | None:
+    """The most similar earlier article (of the batch or stored) at least `threshold` similar, within the
+    window; None when there is none."""
+    signature = signatures[article.id]
+    if signature is None:
+        return None
+    shared = Counter(i for band in article.minhash_bands for i in by_band.get(band, ()) if i != article.id)
+    candidates = [seen[i] for i in earlier.query(signature)]
+    candidates += [stored[i] for i, _ in shared.most_common(MAX_CANDIDATES)]
+    window = timedelta(days=settings.window_days)
+    best, score = None, settings.threshold
+    for other in candidates:
+        if abs(other.published_at - article.published_at) > window:
+            continue
+        if (other.published_at, other.id) >= (article.published_at, article.id):
+            continue  # the later one is the copy
+        if other.id not in signatures:
+            signatures[other.id] = copies.signature(article_text(other))
+        other_signature = signatures[other.id]
+        if other_signature is not None and (similarity := signature.jaccard(other_signature)) >= score:
+            best, score = other, similarity
+    return best
 
 
 class PairSide(BaseModel):
