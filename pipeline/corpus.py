@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
@@ -75,18 +75,31 @@ class NewsEvent(BaseModel):
         return "-".join(self.parties)
 
 
+# What every copied excerpt carries (news items, duplicate pairs): where it was published, when, its text.
+WebUrl = Annotated[str, Field(pattern=r"^https?://")]
+PublishedDate = Annotated[str, Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]  # YYYY, YYYY-MM or YYYY-MM-DD
+Excerpt = Annotated[str, Field(min_length=1)]
+
+
+def reusable(licence: str) -> str:
+    """The licence, when it allows reuse (docs/labelling.md); else ValueError."""
+    if not licence.startswith(LICENCES):
+        raise ValueError(f"licence {licence!r} does not allow reuse (expected one of {LICENCES})")
+    return licence
+
+
 class NewsItem(BaseModel):
     """One excerpt of published news with its source, licence and labels."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    url: str = Field(pattern=r"^https?://")
+    url: WebUrl
     source: str
     licence: str
-    published: str = Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")
+    published: PublishedDate
     title: str
-    text: str = Field(min_length=1)
+    text: Excerpt
     kind: Literal[KINDS]  # type: ignore[valid-type]
     alert: bool
     events: list[NewsEvent] = Field(default_factory=list)
@@ -95,9 +108,7 @@ class NewsItem(BaseModel):
     @field_validator("licence")
     @classmethod
     def _reusable(cls, v: str) -> str:
-        if not v.startswith(LICENCES):
-            raise ValueError(f"licence {v!r} does not allow reuse (expected one of {LICENCES})")
-        return v
+        return reusable(v)
 
     @model_validator(mode="after")
     def _alert_follows_events(self) -> NewsItem:

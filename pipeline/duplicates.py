@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Literal
 
 from datasketch import MinHash, MinHashLSH
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import BaseModel, ConfigDict, RootModel, field_validator, model_validator
 
 from pipeline.config import PROJECT_DIR, DuplicateSettings, load_model
+from pipeline.corpus import Excerpt, PublishedDate, WebUrl, reusable
 from pipeline.fields import unique
 from pipeline.models import Article
 from pipeline.normalise import canonical_url, content_hash, sha1
@@ -158,12 +159,17 @@ class PairSide(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(pattern=r"^https?://")
+    url: WebUrl
     source: str
     licence: str
-    published: str = Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")
+    published: PublishedDate
     title: str
-    text: str = Field(min_length=1)
+    text: Excerpt
+
+    @field_validator("licence")
+    @classmethod
+    def _reusable(cls, v: str) -> str:
+        return reusable(v)
 
     def article(self) -> Article:
         published = datetime.fromisoformat((self.published + "-01-01")[:10]).replace(tzinfo=UTC)
