@@ -10,6 +10,7 @@ other article is a story of its own (`story_id` is its id). Exact URL duplicates
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections import Counter
@@ -21,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from datasketch import MinHash, MinHashLSH
 from pydantic import BaseModel, ConfigDict, RootModel, field_validator, model_validator
 
@@ -34,6 +36,7 @@ from pipeline.stores.base import Store
 PAIRS = PROJECT_DIR / "tests" / "data" / "duplicates" / "pairs.yaml"
 
 WORD = re.compile(r"\w+")
+SCHEME = "affine32"  # datasketch's permutation scheme: stored signatures and band keys depend on it
 MAX_CANDIDATES = 20  # stored articles compared per new one, those sharing the most LSH bands first
 SLICE, MAX_STORED = 200, 1000  # new articles per lookup of stored candidates, and the documents it may read
 
@@ -62,14 +65,41 @@ class Copies:
         lsh = MinHashLSH(threshold=self.settings.threshold, num_perm=self.settings.num_perm)
         return lsh.b, lsh.r
 
+    @cached_property
+    def permutations(self) -> object:
+        """The hash permutations every signature shares (datasketch derives them from the seed; deriving them once
+        spares each signature the work)."""
+        return MinHash(num_perm=self.settings.num_perm, scheme=SCHEME).permutations
+
     def signature(self, text: str) -> MinHash | None:
         """The text's MinHash, or None when it has fewer shingles than `min_shingles` (too short to tell)."""
         grams = shingles(text, self.settings.shingle_words)
         if len(grams) < self.settings.min_shingles:
             return None
-        signature = MinHash(num_perm=self.settings.num_perm)
+        signature = MinHash(num_perm=self.settings.num_perm, permutations=self.permutations, scheme=SCHEME)
         signature.update_batch([g.encode("utf-8") for g in grams])
         return signature
+
+    @staticmethod
+    def encode(signature: MinHash) -> str:
+        """The signature as it is stored on the article (`minhash`): base64 of its 32-bit values."""
+        return base64.b64encode(signature.hashvalues.astype("<u4").tobytes()).decode("ascii")
+
+    def decode(self, stored: str | None) -> MinHash | None:
+        """The stored signature, or None when there is none or it was made with another `num_perm`."""
+        if not stored:
+            return None
+        values = np.frombuffer(base64.b64decode(stored), dtype="<u4")
+        if len(values) != self.settings.num_perm:
+            return None
+        return MinHash(
+            num_perm=self.settings.num_perm, hashvalues=values, permutations=self.permutations, scheme=SCHEME
+        )
+
+    def stored_signature(self, article: Article) -> MinHash | None:
+        """A stored article's signature: the one kept with it, else (stored before signatures were kept, or
+        under another `num_perm`) made again from its text."""
+        return self.decode(article.minhash) or self.signature(article_text(article))
 
     def bands(self, signature: MinHash) -> list[str]:
         """The LSH band keys of a signature: two texts likely to be copies share at least one."""
@@ -84,7 +114,7 @@ class Copies:
 
 
 def link_copies(articles: Iterable[Article], store: Store, settings: DuplicateSettings) -> int:
-    """Set story_id, duplicate_of and minhash_bands on each article, oldest first: a copy of an article stored
+    """Set story_id, duplicate_of, minhash_bands and minhash on each article, oldest first: a copy of an article stored
     earlier or of one earlier in the batch is linked to the most similar of them. Returns how many are copies.
     Stored candidates are read `SLICE` articles at a time (at most `MAX_STORED` documents each), so memory stays
     bounded whatever the store's size; of those sharing bands with an article, the `MAX_CANDIDATES` sharing the
@@ -96,6 +126,7 @@ def link_copies(articles: Iterable[Article], store: Store, settings: DuplicateSe
     for article in batch:
         signature = signatures[article.id]
         article.minhash_bands = copies.bands(signature) if signature is not None else []
+        article.minhash = copies.encode(signature) if signature is not None else None
     earlier = MinHashLSH(threshold=settings.threshold, num_perm=settings.num_perm)
     seen: dict[str, Article] = {}
     linked = 0
@@ -147,7 +178,7 @@ def _best_earlier(
         if (other.published_at, other.id) >= (article.published_at, article.id):
             continue  # the later one is the copy
         if other.id not in signatures:
-            signatures[other.id] = copies.signature(article_text(other))
+            signatures[other.id] = copies.stored_signature(other)
         other_signature = signatures[other.id]
         if other_signature is not None and (similarity := signature.jaccard(other_signature)) >= score:
             best, score = other, similarity

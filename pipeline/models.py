@@ -89,10 +89,12 @@ class Article(BaseModel):
     indexed_at: datetime | None = None
     content_hash: str
     # near-duplicates (pipeline/duplicates.py): the story the article tells (the first copy's id, else its own),
-    # the earlier copy it repeats, and its MinHash LSH band keys (how later copies find it)
+    # the earlier copy it repeats, its MinHash LSH band keys (how later copies find it) and its signature
+    # (base64 of the 32-bit values: how a later copy compares with it without hashing its text again)
     story_id: str | None = None
     duplicate_of: str | None = None
     minhash_bands: list[str] = Field(default_factory=list)
+    minhash: str | None = None
     flags: list[str] = Field(default_factory=list)
     concepts: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)

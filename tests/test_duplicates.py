@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from pipeline.config import FeedConfig, Settings, load_settings
-from pipeline.duplicates import PAIRS, link_copies, load_pairs
+from pipeline.duplicates import PAIRS, Copies, link_copies, load_pairs
 from pipeline.evaluate import score_copies
 from pipeline.run import run_pass
 from pipeline.stores import Store
@@ -65,6 +65,25 @@ def test_a_copy_is_linked_to_the_stored_original_and_the_independent_report_is_n
     again = article(4, "Pact signed", COPY + " No more was said.", published=ALERT_T0 + timedelta(hours=5))
     link_copies([again], store, settings)
     assert again.story_id == original.id and again.duplicate_of in (original.id, copy.id)
+
+
+def test_a_stored_signature_stands_for_the_text_and_older_articles_without_one_are_hashed(store: Store) -> None:
+    """A stored article is compared by the signature kept with it (its text is not hashed again), and one stored
+    before signatures were kept (`minhash` empty) by its text."""
+    settings = load_settings().duplicates
+    kept = article(1, "Malaysia, Thailand sign anti-terror MoU", ORIGINAL, source="Malay Mail")
+    link_copies([kept], store, settings)
+    assert kept.minhash and Copies(settings).decode(kept.minhash).jaccard(Copies(settings).signature(ORIGINAL)) == 1
+    kept.text = kept.summary = "(text withheld: only the stored signature can find this copy)"
+    old = article(2, "Malaysia, Thailand sign anti-terror MoU", ORIGINAL, source="Older Store")
+    link_copies([old], store, settings)
+    old.minhash = None
+    list(store.upsert([kept, old]))
+    copy = article(3, "KL, Bangkok ink security pact", COPY, source="Wire", published=ALERT_T0 + timedelta(hours=2))
+    assert link_copies([copy], store, settings) == 1 and copy.duplicate_of in (kept.id, old.id)
+    withheld = Copies(settings)
+    assert withheld.stored_signature(store.get(kept.id)).jaccard(withheld.signature(ORIGINAL)) == 1  # kept
+    assert withheld.stored_signature(store.get(old.id)).jaccard(withheld.signature(ORIGINAL)) == 1  # hashed
 
 
 def test_a_pass_links_a_syndicated_copy_from_another_feed(settings: Settings, store: Store, tmp_path: Path) -> None:
