@@ -663,7 +663,8 @@ def _eval_copies(settings: Settings, details: bool, as_json: bool) -> int:
 
 @cli.group()
 def corpus() -> None:
-    """The real-news corpus (tests/data/news): add labelled items, show its make-up."""
+    """The real-news corpus (tests/data/news): add labelled items, show its make-up and how two annotators
+    agree."""
 
 
 @corpus.command("add")
@@ -704,6 +705,42 @@ def corpus_stats(obj: Context, as_json: bool) -> int:
             ", ".join(f"{k} {v}" for k, v in row["sources"].items()),
         )
     out.print(table)
+    return EXIT_OK
+
+
+@corpus.command("agreement")
+@json_option
+@click.pass_obj
+@handle_errors
+def corpus_agreement(obj: Context, as_json: bool) -> int:
+    """How a second annotator's blind labels (tests/data/news/second) agree with the corpus's, per split."""
+    from pipeline.corpus import SPLITS, load_split, second_labels
+    from pipeline.evaluate import annotator_agreement
+
+    figures = {
+        split: annotator_agreement(load_split(split), labels)
+        for split in SPLITS
+        if (labels := second_labels(split)) is not None
+    }
+    if as_json:
+        emit_json(figures)
+        return EXIT_OK
+    table = Table(title="Agreement between annotators (second against first)", title_justify="left")
+    for column in ("split", "items", "alert agreement", "kappa", "alert P / R / F1", "event F1", "alerts differ"):
+        table.add_column(column)
+    for split, row in figures.items():
+        a = row["alerts"]
+        table.add_row(
+            split,
+            str(row["items"]),
+            f"{row['alert_agreement']:.3f}",
+            f"{row['alert_kappa']:.3f}",
+            f"{a['precision']:.3f} / {a['recall']:.3f} / {a['f1']:.3f}",
+            f"{row['events']['f1']:.3f}",
+            str(len(row["disagreements"])),
+        )
+    out.print(table)
+    out.print("The items whose alert the two decide differently: --json.")
     return EXIT_OK
 
 

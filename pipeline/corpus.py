@@ -112,9 +112,7 @@ class NewsItem(BaseModel):
 
     @model_validator(mode="after")
     def _alert_follows_events(self) -> NewsItem:
-        expected = any(e.ct_relevant and e.type in ALERT_TYPES and e.status in NEW_STATUSES for e in self.events)
-        if self.alert != expected:
-            raise ValueError(f"alert is {self.alert} but the events say {expected} (docs/labelling.md, 'alert')")
+        _check_alert(self.alert, self.events)
         return self
 
     @property
@@ -132,6 +130,43 @@ class NewsItem(BaseModel):
 
 class NewsFile(RootModel[list[NewsItem]]):
     pass
+
+
+def _check_alert(alert: bool, events: list[NewsEvent]) -> None:
+    expected = any(e.ct_relevant and e.type in ALERT_TYPES and e.status in NEW_STATUSES for e in events)
+    if alert != expected:
+        raise ValueError(f"alert is {alert} but the events say {expected} (docs/labelling.md, 'alert')")
+
+
+class SecondLabel(BaseModel):
+    """A second annotator's labels of a corpus item, made from the guide and the excerpt alone, without seeing
+    the first labels or the tagger (docs/labelling.md, "Agreement between annotators")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    alert: bool
+    kind: Literal[KINDS]  # type: ignore[valid-type]
+    events: list[NewsEvent] = Field(default_factory=list)
+    doubt: str = ""
+
+    @model_validator(mode="after")
+    def _alert_follows_events(self) -> SecondLabel:
+        _check_alert(self.alert, self.events)
+        return self
+
+
+class SecondFile(RootModel[list[SecondLabel]]):
+    @model_validator(mode="after")
+    def _unique(self) -> SecondFile:
+        unique((label.id for label in self.root), "id")
+        return self
+
+
+def second_labels(split: str, folder: Path = NEWS_DIR) -> list[SecondLabel] | None:
+    """The second annotator's labels of a split (folder/second/<split>.yaml), or None when there are none."""
+    path = folder / "second" / f"{split}.yaml"
+    return load_model(SecondFile, path).root if path.exists() else None
 
 
 UNCHECKED_LICENCE = "unchecked (analyst feedback): set the source's licence (docs/labelling.md) before adding it"

@@ -185,3 +185,39 @@ def score_copies(pairs: list[Any], settings: Any) -> tuple[Score, list[tuple[str
         score.add(pair.id, {"copy"} if pair.label == "duplicate" else set(), {"copy"} if linked else set())
         rows.append((pair.id, pair.label, linked, similarity))
     return score, rows
+
+
+def annotator_agreement(first: list[NewsItem], second: list[Any]) -> dict[str, Any]:
+    """How two annotators' labels of the same items agree (corpus.SecondLabel against the corpus's labels): the
+    second annotator scored against the first on alerts and on events (type + parties), Cohen's kappa on the
+    alert decision, and the items whose alert they decide differently."""
+    labels = {item.id: item for item in first}
+    unknown = [label.id for label in second if label.id not in labels]
+    if unknown:
+        raise ConfigError(f"second labels of items not in the split: {unknown}")
+    scores = {name: Score() for name in ("alerts", "events")}
+    table = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
+    disagreements = []
+    for label in second:
+        item = labels[label.id]
+        scores["alerts"].add(item.id, {"alert"} if item.alert else set(), {"alert"} if label.alert else set())
+        scores["events"].add(item.id, {(e.type, e.dyad) for e in item.events}, {(e.type, e.dyad) for e in label.events})
+        table[(item.alert, label.alert)] += 1
+        if item.alert != label.alert:
+            disagreements.append({"id": item.id, "first": item.alert, "second": label.alert, "doubt": label.doubt})
+    n = max(len(second), 1)
+    observed = (table[(True, True)] + table[(False, False)]) / n
+    first_yes = (table[(True, True)] + table[(True, False)]) / n
+    second_yes = (table[(True, True)] + table[(False, True)]) / n
+    chance = first_yes * second_yes + (1 - first_yes) * (1 - second_yes)
+    kappa = (observed - chance) / (1 - chance) if chance < 1 else 1.0
+    return {
+        "items": len(second),
+        "alert_agreement": round(observed, 4),
+        "alert_kappa": round(kappa, 4),
+        **{
+            name: {k: v for k, v in score.summary().items() if k not in ("misses", "extras")}
+            for name, score in scores.items()
+        },
+        "disagreements": disagreements,
+    }

@@ -118,3 +118,28 @@ def test_corpus_stats_command() -> None:
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert set(data) == set(SPLITS) and data["test"]["items"] == len(load_split("test"))
+
+
+def test_annotator_agreement_counts_what_the_second_annotator_decides_differently() -> None:
+    """The kept second labels load and name only items of their split; agreement is exact on identical labels
+    and drops by what one flipped decision costs."""
+    from pipeline.corpus import SecondLabel, second_labels
+    from pipeline.evaluate import annotator_agreement
+
+    dev = load_split("dev")
+    same = [SecondLabel(id=i.id, alert=i.alert, kind=i.kind, events=i.events) for i in dev]
+    exact = annotator_agreement(dev, same)
+    assert exact["alert_kappa"] == 1.0 and exact["events"]["f1"] == 1.0 and not exact["disagreements"]
+    flipped = next(i for i in dev if i.alert)
+    same[dev.index(flipped)] = SecondLabel(id=flipped.id, alert=False, kind="non_ct", events=[])
+    one_off = annotator_agreement(dev, same)
+    assert [d["id"] for d in one_off["disagreements"]] == [flipped.id]
+    assert one_off["alerts"]["fn"] == 1 and one_off["alerts"]["fp"] == 0 and one_off["alert_kappa"] < 1.0
+    with pytest.raises(ConfigError, match="not in the split"):
+        annotator_agreement(dev[1:], same)
+    kept = {split: second_labels(split) for split in SPLITS}
+    assert kept["train"] and kept["dev"]
+    done = run_cli("corpus", "agreement", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert set(data) == {s for s, labels in kept.items() if labels} and data["dev"]["items"] == len(kept["dev"])
