@@ -79,6 +79,7 @@ class EventRules(BaseModel):
     modifier_suffixes: frozenset[str]
     posted_nouns: frozenset[str]
     first_person: list[str]
+    with_speaker: list[str]
     sentence_final_abbreviations: list[str]
 
     @model_validator(mode="after")
@@ -109,6 +110,7 @@ class EventRules(BaseModel):
             "planned": self.planned_words,
             "proposed": self.proposed_words,
             "first_person": self.first_person,
+            "with_speaker": self.with_speaker,
         }
         for name, etype in self.types.items():
             for part in ("verbs", "instruments", "nouns", "phrases"):

@@ -67,6 +67,8 @@ def candidates(
     headline = (
         list(dict.fromkeys(code for code, _, located in sentences[0].countries if not located)) if sentences else []
     )
+    # the headline's meeting had the speaker's government as a third party: the two's talks are that meeting
+    three_met = len(headline) == 2 and _speaker_third(sentences[0], headline, speaks_for)
     for n, sentence in enumerate(sentences):
         named = [code for code, _, located in sentence.countries if not located]
         parties, via = _parties(sentence, named, history)
@@ -78,9 +80,15 @@ def candidates(
         if len(parties) != 2 or "multilateral" in sentence.terms:
             continue
         trigger = _trigger(sentence.terms, rules)
-        if trigger is not None:
+        if trigger is not None and not (three_met and trigger[0] == "dialogue" and set(parties) == set(headline)):
             found.append(Candidate(sentence, _following(sentences, n, rules), parties, via, *trigger))
     return found + _article_candidates(sentences, headline, found, rules, speaks_for)
+
+
+def _speaker_third(sentence: Sentence, parties: list[str], speaks_for: str | None) -> bool:
+    """An official statement's headline that puts its speaker at a meeting of two other countries ("Remarks
+    With the Turkish and Iraqi Foreign Ministers" from the State Department): three governments met."""
+    return sentence.title and speaks_for is not None and speaks_for not in parties and "with_speaker" in sentence.terms
 
 
 def _following(sentences: list[Sentence], n: int, rules: EventRules) -> list[Sentence]:
@@ -108,6 +116,8 @@ def _article_candidates(
     else:
         parties = []
     if not parties or any(c.type in ALERT_TYPES and set(c.parties) == set(parties) for c in found):
+        return []
+    if sentences and _speaker_third(sentences[0], parties, speaks_for):
         return []
     lead = next((s for s in sentences if not s.title), None)
     if lead is not None and "multilateral" in lead.terms:
