@@ -148,6 +148,12 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             "The two sides failed to sign the counter-terrorism pact. Earlier, Pakistan and Afghanistan met.",
             [("dialogue", "AF-PK", "held")],
         ),
+        ("China, Russia to Start Anti-terror Talks", "", [("dialogue", "CN-RU", "planned")]),
+        (
+            "",
+            "China's military chief is in Kabul, talking to the Afghan leadership about an alliance against terrorism.",
+            [("dialogue", "AF-CN", "held")],
+        ),
     ],
 )
 def test_status_read_from_the_parse(title: str, text: str, expected: list[tuple[str, str, str]]) -> None:
@@ -265,6 +271,15 @@ def test_an_official_statement_speaks_for_its_government() -> None:
         ("dialogue", "PK-US", "held", "article:dialogue.phrases")
     ]
     assert tagger.tag_texts(title, text, 2009).events == []
+
+
+def test_a_statement_whose_speaker_met_two_others_has_no_bilateral_meeting() -> None:
+    """"Remarks With" two other countries' ministers, from the State Department: three governments met."""
+    tagger = get_tagger("full", str(PROJECT_DIR / "config"))
+    title = "Remarks With Turkish Foreign Minister Ali Babacan and Iraqi Foreign Minister Hoshyar Zebari"
+    text = "We discussed the progress that Turkey and Iraq made on the PKK terrorists at our meeting."
+    assert [e.dyad for e in tagger.tag_texts(title, text, 2008).events] == ["IQ-TR"]  # a news outlet's page
+    assert tagger.tag_texts(title, text, 2008, speaks_for="US").events == []
 
 
 def test_a_trip_announced_is_planned() -> None:
