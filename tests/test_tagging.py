@@ -274,7 +274,7 @@ def test_an_official_statement_speaks_for_its_government() -> None:
 
 
 def test_a_statement_whose_speaker_met_two_others_has_no_bilateral_meeting() -> None:
-    """"Remarks With" two other countries' ministers, from the State Department: three governments met."""
+    """ "Remarks With" two other countries' ministers, from the State Department: three governments met."""
     tagger = get_tagger("full", str(PROJECT_DIR / "config"))
     title = "Remarks With Turkish Foreign Minister Ali Babacan and Iraqi Foreign Minister Hoshyar Zebari"
     text = "We discussed the progress that Turkey and Iraq made on the PKK terrorists at our meeting."
