@@ -73,6 +73,7 @@ class EventRules(BaseModel):
     multilateral: list[str]
     old: list[str]
     anaphora: list[str]
+    subject_pronouns: list[str]
     place_prepositions: frozenset[str]
     place_nouns: frozenset[str]
     place_determiners: frozenset[str]
@@ -107,6 +108,7 @@ class EventRules(BaseModel):
             "multilateral": self.multilateral,
             "old": self.old,
             "anaphora": self.anaphora,
+            "subject_pronoun": self.subject_pronouns,
             "planned": self.planned_words,
             "proposed": self.proposed_words,
             "first_person": self.first_person,

@@ -216,11 +216,12 @@ def split_sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher, rules
 
 
 def _parties(sentence: Sentence, named: list[str], history: list[str]) -> tuple[list[str], bool]:
-    """The sentence's distinct countries; with an anaphora ("the two sides", "his counterpart") the missing
-    ones come from the countries named before, most recent first."""
+    """The sentence's distinct countries; with an anaphora ("the two sides", "his counterpart") or an opening
+    "He"/"She" the missing ones come from the countries named before, most recent first."""
     codes = list(dict.fromkeys(named))
-    if len(codes) >= 2 or "anaphora" not in sentence.terms:
-        return codes, False
+    opening = any(start == sentence.span.start for start, _ in sentence.terms.get("subject_pronoun", []))
+    if len(codes) >= 2 or ("anaphora" not in sentence.terms and not (opening and len(codes) == 1)):
+        return codes, False  # "He" is one person: with one other country named, he is the second party
     via = False
     for code in reversed(history):
         if code not in codes:

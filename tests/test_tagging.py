@@ -282,6 +282,18 @@ def test_a_statement_whose_speaker_met_two_others_has_no_bilateral_meeting() -> 
     assert tagger.tag_texts(title, text, 2008, speaks_for="US").events == []
 
 
+def test_an_opening_he_is_the_person_named_before() -> None:
+    tagger = get_tagger("full", str(PROJECT_DIR / "config"))
+    text = (
+        "U.S. Defense Secretary Donald Rumsfeld was briefed on counter-terrorism operations. "
+        "He also held talks with Djibouti's leaders."
+    )
+    assert events(tagger, text) == [("dialogue", "DJ-US", "held")]
+    # one pronoun is one person: with no other country named, it does not pair the two named before
+    text = "India accused Pakistan of harbouring terrorists. He spoke at a security council meeting in Islamabad."
+    assert events(tagger, text) == []
+
+
 def test_a_trip_announced_is_planned() -> None:
     text = "Defense Secretary Jim Mattis will travel to Jordan this week to meet with King Abdullah II on terrorism."
     assert events(get_tagger("full", str(PROJECT_DIR / "config")), text) == [("dialogue", "JO-US", "planned")]
