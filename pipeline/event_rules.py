@@ -34,6 +34,7 @@ class StatusPattern(BaseModel):
     id: str
     pattern: list[dict[str, Any]] = Field(min_length=1)
     body_only: bool = False  # not in headlines, whose present tense reports what happened ("X Meets Y")
+    title_only: bool = False  # only in headlines, whose grammar ("X, Y to Start Talks") the body does not share
 
     @model_validator(mode="after")
     def _has_event_node(self) -> StatusPattern:

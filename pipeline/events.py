@@ -162,8 +162,11 @@ def detect_events(
     frames: dict[str, Event] = {}
     if not _core_concept((title_doc, text_doc), taxonomy, rules):
         relevance = 0.0  # relevant only through weak concepts: article relevance never makes a frame CT
+    failed_news: set[str] = set()  # dyads whose talks the headline or lead reports as failed
     for candidate in candidates(title_doc, text_doc, rules, matcher, speaks_for):
         event = _frame(candidate, rules, taxonomy, relevance, year, reader)
+        if event.status == "failed" and event.type == "dialogue" and _headline_or_lead(candidate.sentence):
+            failed_news.add(event.dyad)
         if event.status not in LISTED_STATUSES:
             continue
         kept = frames.get(event.dyad)
@@ -173,7 +176,12 @@ def detect_events(
             frames[event.dyad] = event
         else:
             kept.ct_relevant = kept.ct_relevant or event.ct_relevant
-    return list(frames.values())
+    # "talks end without agreement ... the third round began on Thursday": the news is the failure
+    return [e for e in frames.values() if not (e.type == "dialogue" and e.dyad in failed_news)]
+
+
+def _headline_or_lead(sentence: Sentence) -> bool:
+    return sentence.title or sentence.span.start == 0
 
 
 def _strength(event: Event, rules: EventRules) -> tuple[int, int, float]:
@@ -192,8 +200,11 @@ def split_sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher, rules
         starts = [span.start for span in spans]
         for match_id, start, end in matcher(doc):
             sentence = sentences[bisect_right(starts, start) - 1]
+            label = doc.vocab.strings[match_id]
+            if label == "anaphora" and end < len(doc) and doc[end].text == "-":
+                continue  # "the two-day meeting" is not "the two"
             if end <= sentence.span.end:
-                sentence.terms.setdefault(doc.vocab.strings[match_id], []).append((start, end))
+                sentence.terms.setdefault(label, []).append((start, end))
         inside = {i for c in doc.spans["concepts"] for i in range(c.start, c.end) if c.end - c.start > 1}
         country_starts = {c.start for c in doc.spans["countries"]}
         previous: tuple[int, bool] = (-10, False)  # end and `located` of the country before

@@ -33,6 +33,7 @@ class StatusReader:
         self.matcher = DependencyMatcher(vocab)
         self.event_node: dict[str, int] = {}
         self.body_only: set[str] = set()
+        self.title_only: set[str] = set()
         for status, patterns in rules.status_patterns.items():
             for item in patterns:
                 key = f"{status}|{item.id}"
@@ -40,18 +41,20 @@ class StatusReader:
                 self.event_node[key] = [n.get("RIGHT_ID") for n in item.pattern].index("event")
                 if item.body_only:
                     self.body_only.add(key)
+                if item.title_only:
+                    self.title_only.add(key)
 
     def status(
         self, sentence: Span, trigger: int, etype: str, year: int | None, title: bool = False
     ) -> tuple[str, str]:
         """(status, the cue that decided it) for the token `trigger` (counted from the sentence's start); in a
-        `title`, patterns marked body_only do not count."""
+        `title`, patterns marked body_only do not count, elsewhere those marked title_only."""
         doc = self.parse(sentence)
         anchors = {t.i for t in _anchors(doc[trigger])}
         fired: dict[str, str] = {}
         for match_id, tokens in self.matcher(doc):
             key = doc.vocab.strings[match_id]
-            if title and key in self.body_only:
+            if key in (self.body_only if title else self.title_only):
                 continue
             if tokens[self.event_node[key]] in anchors:
                 status, pattern = key.split("|")

@@ -151,6 +151,28 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
         ("China, Russia to Start Anti-terror Talks", "", [("dialogue", "CN-RU", "planned")]),
         (
             "",
+            "Pakistan has not answered an Indian proposal to sign a mutual legal assistance treaty on terrorism.",
+            [("agreement", "IN-PK", "proposed")],
+        ),
+        (
+            "",
+            "U.S. counterterrorism coordinator Nathan Sales is traveling to Colombia on Tuesday to discuss "
+            "terrorist threats with Colombian officials.",
+            [("dialogue", "CO-US", "planned")],
+        ),
+        (
+            "Mexico aims for meeting with US over designation of cartels as terrorists",
+            "",
+            [("dialogue", "MX-US", "proposed")],
+        ),
+        (
+            "Pakistan, Afghanistan talks on militancy collapse",
+            "Talks between Pakistan and Afghanistan on militancy collapsed on Sunday. The third round of talks "
+            "between Pakistan and Afghanistan began on Thursday in Istanbul.",
+            [],
+        ),
+        (
+            "",
             "China's military chief is in Kabul, talking to the Afghan leadership about an alliance against terrorism.",
             [("dialogue", "AF-CN", "held")],
         ),
