@@ -37,7 +37,7 @@ PAIRS = PROJECT_DIR / "tests" / "data" / "duplicates" / "pairs.yaml"
 
 WORD = re.compile(r"\w+")
 SCHEME = "affine32"  # datasketch's permutation scheme: stored signatures and band keys depend on it
-MAX_CANDIDATES = 20  # stored articles compared per new one, those sharing the most LSH bands first
+MAX_CANDIDATES = 50  # earlier articles compared per new one, those sharing the most LSH bands first
 SLICE, MAX_STORED = 200, 1000  # new articles per lookup of stored candidates, and the documents it may read
 
 
@@ -114,75 +114,81 @@ class Copies:
 
 
 def link_copies(articles: Iterable[Article], store: Store, settings: DuplicateSettings) -> int:
-    """Set story_id, duplicate_of, minhash_bands and minhash on each article, oldest first: a copy of an article stored
-    earlier or of one earlier in the batch is linked to the most similar of them. Returns how many are copies.
-    Stored candidates are read `SLICE` articles at a time (at most `MAX_STORED` documents each), so memory stays
-    bounded whatever the store's size; of those sharing bands with an article, the `MAX_CANDIDATES` sharing the
-    most are compared."""
+    """Set story_id, duplicate_of, minhash_bands and minhash on each article, oldest first: a copy of an article
+    stored earlier or of one earlier in the batch is linked to the most similar of them. Returns how many are
+    copies. Stored candidates are read `SLICE` articles at a time (at most `MAX_STORED` documents each), so memory
+    stays bounded whatever the store's size; of the earlier articles sharing bands with one, the `MAX_CANDIDATES`
+    sharing the most are compared."""
     copies = Copies(settings)
     batch = sorted(articles, key=lambda a: (a.published_at, a.id))
     signatures = {a.id: copies.signature(article_text(a)) for a in batch}
-    in_batch = set(signatures)
     for article in batch:
         signature = signatures[article.id]
         article.minhash_bands = copies.bands(signature) if signature is not None else []
         article.minhash = copies.encode(signature) if signature is not None else None
-    earlier = MinHashLSH(threshold=settings.threshold, num_perm=settings.num_perm)
-    seen: dict[str, Article] = {}
+    earlier = _Bands()  # the batch's articles already linked
     linked = 0
     for start in range(0, len(batch), SLICE):
         part = batch[start : start + SLICE]
         bands = sorted({b for a in part for b in a.minhash_bands})
-        stored = {a.id: a for a in store.copies_of(bands, limit=MAX_STORED)} if bands else {}
-        by_band: dict[str, list[str]] = {}
-        for other in stored.values():
-            for band in other.minhash_bands:
-                by_band.setdefault(band, []).append(other.id)
+        stored = _Bands()
+        for other in store.copies_of(bands, limit=MAX_STORED) if bands else []:
+            if other.id not in signatures:
+                stored.add(other, copies.stored_signature(other))
         for article in part:
-            best = _best_earlier(article, signatures, copies, earlier, seen, stored, by_band, settings)
+            best = _best_earlier(article, signatures[article.id], (earlier, stored), settings)
             article.story_id, article.duplicate_of = article.story_id or article.id, None
             if best is not None:
                 article.duplicate_of, article.story_id = best.id, best.story_id or best.id
                 linked += 1
             if signatures[article.id] is not None:
-                earlier.insert(article.id, signatures[article.id])
-                seen[article.id] = article
-        for other_id in stored.keys() - in_batch:  # stored candidates' signatures are not kept past their slice
-            signatures.pop(other_id, None)
+                earlier.add(article, signatures[article.id])
     return linked
 
 
+class _Bands:
+    """Articles with their signatures, found by the LSH bands they share with another."""
+
+    def __init__(self) -> None:
+        self.articles: dict[str, tuple[Article, MinHash]] = {}
+        self.by_band: dict[str, list[str]] = {}
+
+    def add(self, article: Article, signature: MinHash | None) -> None:
+        if signature is None:
+            return
+        self.articles[article.id] = (article, signature)
+        for band in article.minhash_bands:
+            self.by_band.setdefault(band, []).append(article.id)
+
+    def sharing(self, article: Article) -> Counter[str]:
+        """How many bands each article here shares with `article`."""
+        return Counter(i for band in article.minhash_bands for i in self.by_band.get(band, ()) if i != article.id)
+
+
 def _best_earlier(
-    article: Article,
-    signatures: dict[str, MinHash | None],
-    copies: Copies,
-    earlier: MinHashLSH,
-    seen: dict[str, Article],
-    stored: dict[str, Article],
-    by_band: dict[str, list[str]],
-    settings: DuplicateSettings,
+    article: Article, signature: MinHash | None, pools: tuple[_Bands, ...], settings: DuplicateSettings
 ) -> Article | None:
-    """The most similar earlier article (of the batch or stored) at least `threshold` similar, within the
-    window; None when there is none."""
-    signature = signatures[article.id]
+    """The most similar earlier article of the pools, at least `threshold` similar and within the window; None
+    when there is none. The `MAX_CANDIDATES` sharing the most bands are compared, all at once."""
     if signature is None:
         return None
-    shared = Counter(i for band in article.minhash_bands for i in by_band.get(band, ()) if i != article.id)
-    candidates = [seen[i] for i in earlier.query(signature)]
-    candidates += [stored[i] for i, _ in shared.most_common(MAX_CANDIDATES)]
+    shared: Counter[str] = Counter()
+    for pool in pools:
+        shared.update(pool.sharing(article))
+    found = {i: pool.articles[i] for pool in pools for i in pool.articles.keys() & shared.keys()}
     window = timedelta(days=settings.window_days)
-    best, score = None, settings.threshold
-    for other in candidates:
-        if abs(other.published_at - article.published_at) > window:
-            continue
-        if (other.published_at, other.id) >= (article.published_at, article.id):
-            continue  # the later one is the copy
-        if other.id not in signatures:
-            signatures[other.id] = copies.stored_signature(other)
-        other_signature = signatures[other.id]
-        if other_signature is not None and (similarity := signature.jaccard(other_signature)) >= score:
-            best, score = other, similarity
-    return best
+    candidates = [
+        found[i]
+        for i, _ in shared.most_common()
+        if abs(found[i][0].published_at - article.published_at) <= window
+        and (found[i][0].published_at, i) < (article.published_at, article.id)  # the later one is the copy
+    ][:MAX_CANDIDATES]
+    if not candidates:
+        return None
+    values = np.vstack([other_signature.hashvalues for _, other_signature in candidates])
+    similarity = (values == signature.hashvalues).mean(axis=1)  # MinHash's estimate of Jaccard similarity
+    best = int(similarity.argmax())
+    return candidates[best][0] if similarity[best] >= settings.threshold else None
 
 
 class PairSide(BaseModel):

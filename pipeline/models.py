@@ -115,3 +115,8 @@ class Article(BaseModel):
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Article:
         return cls.model_validate(doc)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Article:
+        """The article of a stored document's JSON text (parsed and validated in one step)."""
+        return cls.model_validate_json(text)

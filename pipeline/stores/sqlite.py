@@ -176,13 +176,13 @@ class SQLiteStore:
                 [*chunk, limit],
             )
             for (doc,) in rows:
-                article = Article.from_doc(json.loads(doc))
+                article = Article.from_json(doc)
                 found[article.id] = article
         return list(found.values())[:limit]
 
     def get(self, article_id: str) -> Article | None:
         row = self.db.execute("SELECT doc FROM articles WHERE id = ?", (article_id,)).fetchone()
-        return Article.from_doc(json.loads(row[0])) if row else None
+        return Article.from_json(row[0]) if row else None
 
     def query(
         self,
@@ -224,7 +224,7 @@ class SQLiteStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [Article.from_doc(json.loads(row[0])) for row in self.db.execute(sql, params)]
+        return [Article.from_json(row[0]) for row in self.db.execute(sql, params)]
 
     def search(self, text: str, *, limit: int = 20) -> list[Hit]:
         """FTS5 search. Plain words must all match (any order); a query with FTS5 operators
@@ -241,7 +241,7 @@ class SQLiteStore:
             rows = self.db.execute(sql, (expression, limit)).fetchall()
         except sqlite3.OperationalError:
             rows = self.db.execute(sql, (plain, limit)).fetchall()
-        return [Hit(Article.from_doc(json.loads(doc)), score) for doc, score in rows]
+        return [Hit(Article.from_json(doc), score) for doc, score in rows]
 
     def count(self, *, feed_id: str | None = None) -> int:
         if feed_id:
