@@ -72,6 +72,7 @@ class EventRules(BaseModel):
     negation: list[str]
     negation_window: int = 6
     multilateral: list[str]
+    sidelines: list[str]
     old: list[str]
     anaphora: list[str]
     subject_pronouns: list[str]
@@ -107,6 +108,7 @@ class EventRules(BaseModel):
         lists = {
             "negation": self.negation,
             "multilateral": self.multilateral,
+            "sidelines": self.sidelines,
             "old": self.old,
             "anaphora": self.anaphora,
             "subject_pronoun": self.subject_pronouns,

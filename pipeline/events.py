@@ -77,12 +77,19 @@ def candidates(
         if len(parties) > 2 and len(headline) == 2 and set(headline) <= set(parties):
             parties = headline  # more countries named, but the two of the headline among them: theirs is the event
         history.extend(named)
-        if len(parties) != 2 or "multilateral" in sentence.terms:
+        if len(parties) != 2 or _multilateral(sentence):
             continue
         trigger = _trigger(sentence.terms, rules)
         if trigger is not None and not (three_met and trigger[0] == "dialogue" and set(parties) == set(headline)):
             found.append(Candidate(sentence, _following(sentences, n, rules), parties, via, *trigger))
     return found + _article_candidates(sentences, headline, found, rules, speaks_for)
+
+
+def _multilateral(sentence: Sentence) -> bool:
+    """Whether the sentence speaks of more than two parties: a multilateral word not inside what a meeting
+    was held on the sidelines of."""
+    sidelines = min((start for start, _ in sentence.terms.get("sidelines", [])), default=None)
+    return any(sidelines is None or start < sidelines for start, _ in sentence.terms.get("multilateral", []))
 
 
 def _speaker_third(sentence: Sentence, parties: list[str], speaks_for: str | None) -> bool:
@@ -120,10 +127,10 @@ def _article_candidates(
     if sentences and _speaker_third(sentences[0], parties, speaks_for):
         return []
     lead = next((s for s in sentences if not s.title), None)
-    if lead is not None and "multilateral" in lead.terms:
+    if lead is not None and _multilateral(lead):
         return []  # "Remarks With the Italian Foreign Minister" at a coalition's ministerial: not theirs alone
     for n, sentence in enumerate(sentences):
-        if "multilateral" in sentence.terms or _elsewhere(sentence, parties):
+        if _multilateral(sentence) or _elsewhere(sentence, parties):
             continue
         trigger = _trigger(sentence.terms, rules)
         if trigger is not None and trigger[0] in ALERT_TYPES:

@@ -69,10 +69,14 @@ class StatusReader:
 
 def _anchors(trigger: Token) -> list[Token]:
     """The trigger and its governing words up to and including the first verb (a noun trigger such as
-    "talks" is read through "held", "collapsed" or "to hold")."""
+    "talks" is read through "held", "collapsed" or "to hold"), and the verb a coordinated verb shares its
+    modality with ("will arrive to meet his counterpart and discuss ...": "discuss" is read through "meet")."""
     chain = [trigger]
     token = trigger
     while token.pos_ not in ("VERB", "AUX") and token.head is not token and len(chain) < 4:
+        token = token.head
+        chain.append(token)
+    while token.dep_ == "conj" and token.head.pos_ in ("VERB", "AUX") and len(chain) < 6:
         token = token.head
         chain.append(token)
     return chain

@@ -161,6 +161,30 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             [("dialogue", "CO-US", "planned")],
         ),
         (
+            "UK Foreign Secretary to visit India",
+            "UK Foreign Secretary James Cleverly will arrive in India on Friday to meet his counterpart and discuss "
+            "counter-terrorism cooperation.",
+            [("dialogue", "GB-IN", "planned")],
+        ),
+        (
+            "",
+            "Nigeria has dispatched its defence minister to Chad for an urgent meeting with Chadian officials on "
+            "Boko Haram.",
+            [("dialogue", "NG-TD", "planned")],
+        ),
+        (
+            "",
+            "Russia and the United States said terrorism had been discussed during their regular bilateral meetings.",
+            [],
+        ),
+        (
+            "",
+            "Bangladesh raised the arrests of militants at a bilateral meeting with Malaysia held on the sidelines "
+            "of the ASEAN Regional Forum ministerial meeting.",
+            [("dialogue", "BD-MY", "held")],
+        ),
+        ("The 3rd Japan-ROK Counter-Terrorism Consultation", "The consultation was held in Tokyo.", []),
+        (
             "Mexico aims for meeting with US over designation of cartels as terrorists",
             "",
             [("dialogue", "MX-US", "proposed")],
