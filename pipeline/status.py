@@ -22,6 +22,7 @@ from pipeline.models import done_status
 
 ORDER = ("failed", "earlier", "planned", "proposed")
 DATE_DEPS = frozenset({"prep", "npadvmod", "pobj", "nummod", "appos", "advmod"})
+CLAUSE_DEPS = frozenset({"advcl", "ccomp", "csubj"})  # reduced relatives ("talks held in 2012") do date it
 
 
 class StatusReader:
@@ -76,14 +77,24 @@ def _anchors(trigger: Token) -> list[Token]:
     while token.pos_ not in ("VERB", "AUX") and token.head is not token and len(chain) < 4:
         token = token.head
         chain.append(token)
-    while token.dep_ == "conj" and token.head.pos_ in ("VERB", "AUX") and len(chain) < 6:
+    while token.dep_ == "conj" and token.tag_ == "VB" and token.head.pos_ in ("VERB", "AUX") and len(chain) < 6:
         token = token.head
         chain.append(token)
     return chain
 
 
 def _dated_before(doc: Doc, anchors: set[int], year: int | None) -> bool:
-    """A year before the publication year attached to the event's words ("signed in 2015", "the 2009 treaty")."""
+    """A year before the publication year attached to the event's words ("signed in 2015", "the 2009 treaty"),
+    not inside a clause of its own ("the first since Trump took office in 2025" dates his term, not the call)."""
     return any(
-        dated_before(child.subtree, year) for i in anchors for child in doc[i].children if child.dep_ in DATE_DEPS
+        dated_before(_phrase(child), year) for i in anchors for child in doc[i].children if child.dep_ in DATE_DEPS
     )
+
+
+def _phrase(token: Token) -> list[Token]:
+    """The token's subtree without the clauses hanging in it."""
+    tokens = [token]
+    for child in token.children:
+        if child.dep_ not in CLAUSE_DEPS:
+            tokens.extend(_phrase(child))
+    return tokens

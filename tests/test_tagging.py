@@ -185,6 +185,12 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
         ),
         ("The 3rd Japan-ROK Counter-Terrorism Consultation", "The consultation was held in Tokyo.", []),
         (
+            "",
+            "Colombia and the United States agreed to act against the ELN. The conversation between the two leaders "
+            "took place during a phone call Wednesday night, the first since Trump took office in January 2025.",
+            [("dialogue", "CO-US", "held")],
+        ),
+        (
             "Mexico aims for meeting with US over designation of cartels as terrorists",
             "",
             [("dialogue", "MX-US", "proposed")],
