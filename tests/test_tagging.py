@@ -186,6 +186,11 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
         ("The 3rd Japan-ROK Counter-Terrorism Consultation", "The consultation was held in Tokyo.", []),
         (
             "",
+            "Mr. Putin is slated to sign six counter-terrorism agreements with Turkey.",
+            [("agreement", "RU-TR", "planned")],
+        ),
+        (
+            "",
             "Colombia and the United States agreed to act against the ELN. The conversation between the two leaders "
             "took place during a phone call Wednesday night, the first since Trump took office in January 2025.",
             [("dialogue", "CO-US", "held")],
