@@ -40,6 +40,8 @@ class StatusPattern(BaseModel):
     def _has_event_node(self) -> StatusPattern:
         if "event" not in [node.get("RIGHT_ID") for node in self.pattern]:
             raise ValueError(f"pattern {self.id!r} has no node with RIGHT_ID 'event'")
+        if self.body_only and self.title_only:
+            raise ValueError(f"pattern {self.id!r} is body_only and title_only: it would never count")
         return self
 
 

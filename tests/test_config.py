@@ -92,6 +92,10 @@ def test_settings_precedence_and_errors(tmp_path: Path, monkeypatch: pytest.Monk
             lambda d: d["status_patterns"]["failed"][0]["pattern"][0].update(RIGHT_ID="verb"),
             r"status_patterns\.failed\[0\] \(id 'negated'\): Value error, pattern 'negated' has no node with RIGHT_ID",
         ),
+        (
+            lambda d: d["status_patterns"]["failed"][0].update(body_only=True, title_only=True),
+            r"pattern 'negated' is body_only and title_only",
+        ),
         (lambda d: d["instruments"].update(treaty={"mou": ["mou"]}), r"unknown event type\(s\) \['treaty'\]"),
         (lambda d: d["status_strength"].pop("earlier"), r"status_strength: give every status"),
         (lambda d: d.update(place_nouns="border"), r"place_nouns: Input should be a valid"),
