@@ -989,7 +989,8 @@ def es_setup(obj: Context, as_json: bool) -> int:
 @click.pass_obj
 @handle_errors
 def es_reindex(obj: Context, delete_old: bool, as_json: bool) -> int:
-    """Copy all articles into a new index version from the current template and swap the alias."""
+    """Copy all articles into a new index version from the current template; writers move to it first, so
+    nothing written during the copy is lost."""
     store = _es_store(obj)
     try:
         store.setup()
@@ -999,7 +1000,10 @@ def es_reindex(obj: Context, delete_old: bool, as_json: bool) -> int:
     if as_json:
         emit_json(report)
     else:
-        out.print(f"{', '.join(report['from']) or '(none)'} -> {report['to']}: {report['documents']} documents")
+        out.print(
+            f"{', '.join(report['from']) or '(none)'} -> {report['to']}: {report['documents']} documents copied, "
+            f"{report['newer']} written meanwhile kept"
+        )
     return EXIT_OK
 
 

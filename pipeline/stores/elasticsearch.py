@@ -115,6 +115,15 @@ def connect(settings: ElasticsearchSettings) -> Elasticsearch:
 VIEWS = {"alert": ("alerts", "alerts-index.json"), "feed": ("feeds", "feeds-index.json")}
 
 
+LATE_WRITES = timedelta(minutes=10)  # how long before the write index moved a write may still land (clock skew)
+
+
+def _several_indices(error: Any) -> bool:
+    """Whether an mget error is Elasticsearch refusing a single-document read through an alias on several
+    indices."""
+    return isinstance(error, dict) and "more than one index" in str(error.get("reason", ""))
+
+
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
@@ -228,30 +237,72 @@ class ElasticsearchStore:
             return []
 
     def reindex(self, delete_old: bool = False) -> dict[str, Any]:
-        """Copy everything into a new version from the current template, then swap the alias atomically."""
+        """Copy everything into a new version from the current template without losing a write made meanwhile.
+
+        The alias's write index moves to the new version first, so writers write there from then on; the old
+        indices are then copied with `op_type=create`, which never replaces a document written meanwhile (its
+        conflict is counted as `newer`), and what was written to them around the move is copied once more, for a
+        write that was on its way when the alias moved; last the old indices leave the alias. While the copy runs
+        the alias reads both, so a search may show an article written meanwhile twice, and single-document reads
+        look in the write index first (`_read_indices`)."""
         self._put_template()
         current = self.indices()
         existing = self.es.indices.get(index=f"{self.alias}-v*", allow_no_indices=True).body
         versions = [int(m.group(1)) for i in existing if (m := re.search(r"-v(\d+)$", i))]
         target = f"{self.alias}-v{max(versions, default=0) + 1}"
         self.es.indices.create(index=target)
-        copies = (
-            {"_op_type": "index", "_index": target, "_id": hit["_id"], "_source": hit["_source"]}
-            for hit in helpers.scan(self.es, index=self.alias, query={"query": {"match_all": {}}}, size=500)
-        )
-        copied, errors = helpers.bulk(self.es, copies, chunk_size=self.settings.chunk_size, raise_on_error=False)
-        if errors:
-            self.es.indices.delete(index=target)
+        moved: list[dict[str, Any]] = [
+            {"add": {"index": i, "alias": self.alias, "is_write_index": False}} for i in current
+        ]
+        moved.append({"add": {"index": target, "alias": self.alias, "is_write_index": True}})
+        moved_at = datetime.now(UTC)
+        self.es.indices.update_aliases(actions=moved)
+        copied, newer, errors = 0, 0, []
+        if current:
+            self.es.indices.refresh(index=",".join(current))
+            copied, newer, errors = self._copy(current, target, {"match_all": {}})
+            # a write that reached an old index just before the move may become visible only now: copy what was
+            # written around the move once more (what is there already conflicts and stays)
+            self.es.indices.refresh(index=",".join(current))
+            since = (moved_at - LATE_WRITES).isoformat()
+            late, _, late_errors = self._copy(current, target, {"range": {"indexed_at": {"gte": since}}})
+            copied, errors = copied + late, errors + late_errors
+        if errors:  # the old indices stay in the alias, so nothing is lost; a rerun copies both into a new version
             raise StoreError(
-                f"reindex into {target} rejected {len(errors)} document(s), alias left as it was: {errors[:3]}"
+                f"reindex into {target} rejected {len(errors)} document(s); the alias reads {current + [target]} "
+                f"and writes to {target} until a reindex succeeds: {errors[:3]}"
             )
         self.es.indices.refresh(index=target)
-        actions: list[dict[str, Any]] = [{"remove": {"index": i, "alias": self.alias}} for i in current]
-        actions.append({"add": {"index": target, "alias": self.alias, "is_write_index": True}})
-        self.es.indices.update_aliases(actions=actions)
+        if current:
+            self.es.indices.update_aliases(actions=[{"remove": {"index": i, "alias": self.alias}} for i in current])
         if delete_old and current:
             self.es.indices.delete(index=",".join(current))
-        return {"from": current, "to": target, "documents": copied, "kept_old": not delete_old}
+        return {"from": current, "to": target, "documents": copied, "newer": newer, "kept_old": not delete_old}
+
+    def _copy(self, indices: list[str], target: str, query: dict[str, Any]) -> tuple[int, int, list[Any]]:
+        """Copy the documents of `indices` that match `query` into `target` with op_type=create: (created,
+        already there (a newer version written meanwhile, or copied before), rejected)."""
+        created, there, errors = 0, 0, []
+        copies = (
+            {"_op_type": "create", "_index": target, "_id": hit["_id"], "_source": hit["_source"]}
+            for hit in helpers.scan(self.es, index=",".join(indices), query={"query": query}, size=500)
+        )
+        for ok, item in helpers.streaming_bulk(
+            self.es, copies, chunk_size=self.settings.chunk_size, raise_on_error=False
+        ):
+            if ok:
+                created += 1
+            elif item["create"].get("status") == 409:
+                there += 1
+            else:
+                errors.append(item["create"])
+        return created, there, errors
+
+    def _read_indices(self) -> list[str]:
+        """The indices behind the alias, its write index first: where a single-document read looks while a
+        reindex has the alias on more than one index."""
+        body = self.es.indices.get_alias(name=self.alias).body
+        return sorted(body, key=lambda i: not body[i]["aliases"][self.alias].get("is_write_index", False))
 
     # Articles -----------------------------------------------------------------------------------
 
@@ -316,11 +367,26 @@ class ElasticsearchStore:
     def seen(self, ids: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for chunk in _chunks(ids, 1000):
-            response = self.es.mget(index=self.alias, ids=chunk, source_includes=["content_hash"])
-            for doc in response["docs"]:
-                if doc.get("found"):
-                    found[doc["_id"]] = doc["_source"]["content_hash"]
+            for doc in self._mget(chunk, ["content_hash"]):
+                found[doc["_id"]] = doc["_source"]["content_hash"]
         return found
+
+    def _mget(self, ids: list[str], fields: list[str] | None = None) -> list[dict[str, Any]]:
+        """The documents found among `ids`, read in real time through the alias; while a reindex has the alias
+        on two indices (where Elasticsearch refuses single-document reads), from each, the write index first."""
+        options = {"source_includes": fields} if fields else {}
+        docs = self.es.mget(index=self.alias, ids=ids, **options)["docs"]
+        if not any(_several_indices(d.get("error")) for d in docs):
+            return [d for d in docs if d.get("found")]
+        found: dict[str, dict[str, Any]] = {}
+        for index in self._read_indices():
+            missing = [i for i in ids if i not in found]
+            if not missing:
+                break
+            for doc in self.es.mget(index=index, ids=missing, **options)["docs"]:
+                if doc.get("found"):
+                    found[doc["_id"]] = doc
+        return [found[i] for i in ids if i in found]
 
     def copies_of(self, bands: list[str], limit: int = 1000) -> list[Article]:
         found: dict[str, Article] = {}
@@ -333,10 +399,8 @@ class ElasticsearchStore:
         return list(found.values())[:limit]
 
     def get(self, article_id: str) -> Article | None:
-        try:
-            return Article.from_doc(self.es.get(index=self.alias, id=article_id)["_source"])
-        except NotFoundError:
-            return None
+        docs = self._mget([article_id])
+        return Article.from_doc(docs[0]["_source"]) if docs else None
 
     def query(
         self,
