@@ -340,9 +340,12 @@ def _instrument(terms: Terms, rules: EventRules, etype: str) -> str:
 def _window_status(sentence: Sentence, candidate: Candidate, rules: EventRules, year: int | None) -> tuple[str, str]:
     """Status without a parse: negation near the trigger, an old date, then planned or proposed words before it."""
     terms, (start, end) = sentence.terms, candidate.trigger
+    verbs = {v_start for v_start, _ in terms.get(f"{candidate.type}.verbs", [])}
     for n_start, _ in terms.get("negation", []):
         if start - rules.negation_window <= n_start < start or end <= n_start < end + 3:
             return "failed", "window:negation"
+        if n_start in verbs:  # the verb that makes the frame says it failed: "talks ... stalled"
+            return "failed", "window:failure_verb"
     if dated_before(sentence.span, year) or "old" in terms:
         return "earlier", "window:old"
     for status in ("planned", "proposed"):

@@ -351,6 +351,12 @@ def test_an_opening_he_is_the_person_named_before() -> None:
     assert events(tagger, text) == []
 
 
+def test_fast_mode_reads_a_failure_verb_that_makes_the_frame(tagger: Tagger) -> None:
+    """Without a parse, "talks ... stalled" is failed even when the verb is far from "talks"."""
+    text = "Peace talks between the Thai government and the rebels stalled again this week, with Malaysia as facilitator."
+    assert events(tagger, text) == []
+
+
 def test_a_trip_announced_is_planned() -> None:
     text = "Defense Secretary Jim Mattis will travel to Jordan this week to meet with King Abdullah II on terrorism."
     assert events(get_tagger("full", str(PROJECT_DIR / "config")), text) == [("dialogue", "JO-US", "planned")]
