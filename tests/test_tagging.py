@@ -354,8 +354,7 @@ def test_an_opening_he_is_the_person_named_before() -> None:
 def test_fast_mode_reads_a_failure_verb_that_makes_the_frame(tagger: Tagger) -> None:
     """Without a parse, "talks ... stalled" is failed even when the verb is far from "talks"."""
     text = (
-        "Peace talks between the Thai government and the rebels stalled again this week, with Malaysia as "
-        "facilitator."
+        "Peace talks between the Thai government and the rebels stalled again this week, with Malaysia as facilitator."
     )
     assert events(tagger, text) == []
 
