@@ -196,19 +196,16 @@ def annotator_agreement(first: list[NewsItem], second: list[Any]) -> dict[str, A
     if unknown:
         raise ConfigError(f"second labels of items not in the split: {unknown}")
     scores = {name: Score() for name in ("alerts", "events")}
-    table = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
     disagreements = []
     for label in second:
         item = labels[label.id]
         scores["alerts"].add(item.id, {"alert"} if item.alert else set(), {"alert"} if label.alert else set())
         scores["events"].add(item.id, {(e.type, e.dyad) for e in item.events}, {(e.type, e.dyad) for e in label.events})
-        table[(item.alert, label.alert)] += 1
         if item.alert != label.alert:
             disagreements.append({"id": item.id, "first": item.alert, "second": label.alert, "doubt": label.doubt})
-    n = max(len(second), 1)
-    observed = (table[(True, True)] + table[(False, False)]) / n
-    first_yes = (table[(True, True)] + table[(True, False)]) / n
-    second_yes = (table[(True, True)] + table[(False, True)]) / n
+    alerts, n = scores["alerts"], max(len(second), 1)
+    observed = 1 - (alerts.fp + alerts.fn) / n
+    first_yes, second_yes = (alerts.tp + alerts.fn) / n, (alerts.tp + alerts.fp) / n
     chance = first_yes * second_yes + (1 - first_yes) * (1 - second_yes)
     kappa = (observed - chance) / (1 - chance) if chance < 1 else 1.0
     return {

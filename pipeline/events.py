@@ -82,7 +82,7 @@ def candidates(
         trigger = _trigger(sentence.terms, rules)
         if trigger is not None and not (three_met and trigger[0] == "dialogue" and set(parties) == set(headline)):
             found.append(Candidate(sentence, _following(sentences, n, rules), parties, via, *trigger))
-    return found + _article_candidates(sentences, headline, found, rules, speaks_for)
+    return found + ([] if three_met else _article_candidates(sentences, headline, found, rules, speaks_for))
 
 
 def _multilateral(sentence: Sentence) -> bool:
@@ -123,8 +123,6 @@ def _article_candidates(
     else:
         parties = []
     if not parties or any(c.type in ALERT_TYPES and set(c.parties) == set(parties) for c in found):
-        return []
-    if sentences and _speaker_third(sentences[0], parties, speaks_for):
         return []
     lead = next((s for s in sentences if not s.title), None)
     if lead is not None and _multilateral(lead):

@@ -183,7 +183,11 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             "of the ASEAN Regional Forum ministerial meeting.",
             [("dialogue", "BD-MY", "held")],
         ),
-        ("The 3rd Japan-ROK Counter-Terrorism Consultation", "The consultation was held in Tokyo.", []),
+        (
+            "The 3rd Japan-ROK Counter-Terrorism Consultation",
+            "The 3rd Japan-ROK Counter-Terrorism Consultation was held on July 13 in Tokyo.",
+            [("dialogue", "JP-KR", "held")],
+        ),
         (
             "",
             "Mr. Putin is slated to sign six counter-terrorism agreements with Turkey.",

@@ -231,10 +231,14 @@ class ElasticsearchStore:
 
     def indices(self) -> list[str]:
         """The concrete indices behind the alias."""
+        return sorted(self._aliased())
+
+    def _aliased(self) -> dict[str, Any]:
+        """The indices behind the alias, with their alias properties ({} when there is no alias)."""
         try:
-            return sorted(self.es.indices.get_alias(name=self.alias).body)
+            return dict(self.es.indices.get_alias(name=self.alias).body)
         except NotFoundError:
-            return []
+            return {}
 
     def reindex(self, delete_old: bool = False) -> dict[str, Any]:
         """Copy everything into a new version from the current template without losing a write made meanwhile.
@@ -301,7 +305,7 @@ class ElasticsearchStore:
     def _read_indices(self) -> list[str]:
         """The indices behind the alias, its write index first: where a single-document read looks while a
         reindex has the alias on more than one index."""
-        body = self.es.indices.get_alias(name=self.alias).body
+        body = self._aliased()
         return sorted(body, key=lambda i: not body[i]["aliases"][self.alias].get("is_write_index", False))
 
     # Articles -----------------------------------------------------------------------------------
