@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             now = datetime.now(UTC)  # the bound gets the same documents as dicts, serialised by the client
             actions = [
-                {"_index": raw.alias, "_id": a.id, "_source": json.loads(raw.source_json(a, now))} for a in corpus
+                {"_index": raw.alias_for(a), "_id": a.id, "_source": json.loads(raw.source_json(a, now))}
+                for a in corpus
             ]
 
             def ours() -> float:

@@ -1001,9 +1001,50 @@ def es_reindex(obj: Context, delete_old: bool, as_json: bool) -> int:
         emit_json(report)
     else:
         out.print(
-            f"{', '.join(report['from']) or '(none)'} -> {report['to']}: {report['documents']} documents copied, "
-            f"{report['newer']} written meanwhile kept"
+            f"{', '.join(report['from']) or '(none)'} -> {', '.join(report['to']) or '(none)'}: "
+            f"{report['documents']} documents copied, {report['newer']} written meanwhile kept"
         )
+    return EXIT_OK
+
+
+def _keep_from(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from pipeline.stores.elasticsearch import months_before
+
+    try:
+        return months_before(value, datetime.now(UTC))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@es.command("prune")
+@click.option(
+    "--older-than",
+    "keep_from",
+    required=True,
+    callback=_keep_from,
+    help="A month (2025-06: drop the months before it) or an age (90d, 8w, 18m, 2y: drop the months that ended "
+    "longer ago).",
+)
+@click.option("--dry-run", is_flag=True, help="List the indices that would be deleted; delete nothing.")
+@json_option
+@click.pass_obj
+@handle_errors
+def es_prune(obj: Context, keep_from: str, dry_run: bool, as_json: bool) -> int:
+    """Delete the monthly article indices of old months (their articles leave search, Kibana and the alerts)."""
+    store = _es_store(obj)
+    try:
+        report = store.prune(keep_from, dry_run=dry_run)
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"keep_from": keep_from, "dry_run": dry_run, **report})
+        return EXIT_OK
+    verb = "would delete" if dry_run else "deleted"
+    out.print(f"{verb} {len(report['deleted'])} index(es) of months before {keep_from}")
+    for index in report["deleted"]:
+        out.print(f"  {index}")
+    for index in report["not_monthly"]:
+        out.print(f"kept {index}: not monthly (it holds every month); `newswatch es reindex` spreads it into months")
     return EXIT_OK
 
 

@@ -351,7 +351,7 @@ def test_a_write_that_becomes_visible_late_is_alerted_once_after_the_settle_time
         list(store.upsert([later]))  # writer B: stamped after A, searchable at once
         run_alerts(store, settings, now=datetime.now(UTC))  # the alerts run comes in between
         document = json.loads(store.source_json(early, stamped_early))
-        store.es.index(index=store.alias, id=early.id, document=document, refresh=True)  # A lands at last
+        store.es.index(index=store.alias_for(early), id=early.id, document=document, refresh=True)  # A lands at last
         after_settle = datetime.now(UTC) + timedelta(seconds=settle_seconds + 1)
         run_alerts(store, settings, now=after_settle)
         run_alerts(store, settings, now=after_settle + timedelta(minutes=5))  # a later run adds nothing

@@ -1,9 +1,12 @@
 """The production store: Elasticsearch behind an alias over versioned indices.
 
 Layout (prefix `newswatch` by default):
-  <prefix>-articles          alias for reads and writes (is_write_index on the current version)
-  <prefix>-articles-v<N>     the indices; a mapping change is `newswatch es reindex` (new version + alias swap)
-  <prefix>-articles          composable index template for <prefix>-articles-* (config/elasticsearch/)
+  <prefix>-articles                  alias over every month, for reads (search, count, get, Kibana)
+  <prefix>-articles-YYYY.MM          one alias a month, for writes (is_write_index on the month's current version)
+  <prefix>-articles-YYYY.MM-v<N>     the indices: an article is filed under the month it was published in, so
+                                     old months can be dropped (`newswatch es prune`); a mapping change is
+                                     `newswatch es reindex` (a new version of every month + alias swap)
+  <prefix>-articles                  composable index template for <prefix>-articles-* (config/elasticsearch/)
   <prefix>-state             feed validators and health, alert bookkeeping
   <prefix>-alerts            the alert records again, searchable (config/elasticsearch/alerts-index.json)
   <prefix>-feeds             feed health again, searchable (config/elasticsearch/feeds-index.json)
@@ -116,12 +119,30 @@ VIEWS = {"alert": ("alerts", "alerts-index.json"), "feed": ("feeds", "feeds-inde
 
 
 LATE_WRITES = timedelta(minutes=10)  # how long before the write index moved a write may still land (clock skew)
+AGE_UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years"}
 
 
-def _several_indices(error: Any) -> bool:
-    """Whether an mget error is Elasticsearch refusing a single-document read through an alias on several
-    indices."""
-    return isinstance(error, dict) and "more than one index" in str(error.get("reason", ""))
+def month_of(published_at: datetime, fetched_at: datetime) -> str:
+    """The month an article is filed under ("2026.11"): the month it was published in, or the month it was fetched
+    in when its feed dates it later than that (a wrong clock)."""
+    return min(published_at, fetched_at).astimezone(UTC).strftime("%Y.%m")
+
+
+def months_before(spec: str, now: datetime) -> str:
+    """The first month ("YYYY.MM") that `es prune --older-than SPEC` keeps. SPEC is a month ("2025-06": drop the
+    months before it) or an age ("90d", "8w", "18m", "2y": drop the months that ended longer ago than that)."""
+    spec = spec.strip().lower()
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", spec):
+        if not 1 <= int(m.group(2)) <= 12:
+            raise ValueError(f"{spec!r}: no such month")
+        return f"{m.group(1)}.{m.group(2)}"
+    if not (m := re.fullmatch(r"(\d+)\s*([dwmy])", spec)):
+        raise ValueError(f"{spec!r}: give a month (2025-06) or an age such as 90d, 8w, 18m, 2y")
+    n, unit = int(m.group(1)), AGE_UNITS[m.group(2)]
+    if unit in ("days", "weeks"):
+        return month_of(now - timedelta(**{unit: n}), now)
+    months = now.year * 12 + now.month - 1 - n * (12 if unit == "years" else 1)
+    return f"{months // 12:04d}.{months % 12 + 1:02d}"
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -144,6 +165,8 @@ class ElasticsearchStore:
         self.analyzer: str | None = None
         self.settle = timedelta(seconds=settings.settle_seconds)
         self.views = {namespace: f"{self.prefix}-{suffix}" for namespace, (suffix, _) in VIEWS.items()}
+        self.monthly = re.compile(rf"^{re.escape(self.alias)}-(\d{{4}}\.\d{{2}})-v(\d+)$")
+        self._months: set[str] = set()  # month aliases known to exist
 
     @classmethod
     def from_settings(cls, settings: ElasticsearchSettings, *, setup: bool = True) -> ElasticsearchStore:
@@ -165,6 +188,7 @@ class ElasticsearchStore:
         if analyzer:
             settings["analysis"]["analyzer"]["newswatch_text"] = analyzer
         body["index_patterns"] = [f"{self.prefix}-articles-*"]
+        body["template"]["aliases"] = {self.alias: {}}  # every month is read through the alias from its creation
         return body
 
     def setup(self) -> dict[str, str]:
@@ -176,9 +200,8 @@ class ElasticsearchStore:
                 report["index"] = f"exists: {', '.join(self.indices())}"
                 report["mapping"] = self._add_new_fields()
             else:
-                index = f"{self.alias}-v1"
-                self.es.indices.create(index=index, aliases={self.alias: {"is_write_index": True}})
-                report["index"] = f"created {index}"
+                self._month_alias(datetime.now(UTC).strftime("%Y.%m"))
+                report["index"] = f"created {', '.join(self.indices())}"
             if self.es.indices.exists(index=self.state_index):
                 report["state"] = "exists"
             else:
@@ -240,59 +263,101 @@ class ElasticsearchStore:
         except NotFoundError:
             return {}
 
-    def reindex(self, delete_old: bool = False) -> dict[str, Any]:
-        """Copy everything into a new version from the current template without losing a write made meanwhile.
+    def _month_alias(self, month: str) -> str:
+        """The write alias of a month ("2026.11"), its first index made (from the template) if it has none."""
+        alias = f"{self.alias}-{month}"
+        if alias not in self._months and not self.es.indices.exists_alias(name=alias):
+            try:
+                self.es.indices.create(index=f"{alias}-v1", aliases={alias: {"is_write_index": True}})
+            except BadRequestError as exc:  # another writer made it first
+                if "resource_already_exists_exception" not in str(exc):
+                    raise
+        self._months.add(alias)
+        return alias
 
-        The alias's write index moves to the new version first, so writers write there from then on; the old
-        indices are then copied with `op_type=create`, which never replaces a document written meanwhile (its
-        conflict is counted as `newer`), and what was written to them around the move is copied once more, for a
-        write that was on its way when the alias moved; last the old indices leave the alias. While the copy runs
-        the alias reads both, so a search may show an article written meanwhile twice, and single-document reads
-        look in the write index first (`_read_indices`)."""
+    def alias_for(self, article: Article) -> str:
+        """The write alias a new article goes to: its month's."""
+        return self._month_alias(month_of(article.published_at, article.fetched_at))
+
+    def _write_alias(self, index: str | None, published_at: datetime, fetched_at: datetime) -> str:
+        """Where an article is written: the month of the index that holds it, else the month it is filed under."""
+        if index and (m := self.monthly.match(index)):
+            return self._month_alias(m.group(1))
+        return self._month_alias(month_of(published_at, fetched_at))
+
+    def reindex(self, delete_old: bool = False) -> dict[str, Any]:
+        """Copy everything into a new version of every month from the current template, without losing a write
+        made meanwhile.
+
+        Each month's write alias moves to its new version first (one atomic alias update), so writers write there
+        from then on; the old indices are then copied with `op_type=create`, which never replaces a document
+        written meanwhile (its conflict is counted as `newer`), and what was written to them around the move is
+        copied once more, for a write that was on its way when the alias moved; last the old indices leave the
+        aliases. An index from before monthly indices (`<prefix>-articles-v<N>`) is copied into the months of
+        its articles. While the copy runs the alias reads old and new, so a search may show an article written
+        meanwhile twice; single-article reads take the copy indexed last (`_locate`)."""
         self._put_template()
         current = self.indices()
-        existing = self.es.indices.get(index=f"{self.alias}-v*", allow_no_indices=True).body
-        versions = [int(m.group(1)) for i in existing if (m := re.search(r"-v(\d+)$", i))]
-        target = f"{self.alias}-v{max(versions, default=0) + 1}"
-        self.es.indices.create(index=target)
-        moved: list[dict[str, Any]] = [
-            {"add": {"index": i, "alias": self.alias, "is_write_index": False}} for i in current
-        ]
-        moved.append({"add": {"index": target, "alias": self.alias, "is_write_index": True}})
+        versions: dict[str, int] = {}
+        for index in self.es.indices.get(index=f"{self.alias}-*", allow_no_indices=True).body:
+            if m := self.monthly.match(index):
+                versions[m.group(1)] = max(versions.get(m.group(1), 0), int(m.group(2)))
+        months: dict[str, list[str]] = {}
+        for index in current:
+            if m := self.monthly.match(index):
+                months.setdefault(m.group(1), []).append(index)
+        targets: dict[str, str] = {}  # old monthly index -> its month's new version
+        moves: list[dict[str, Any]] = []
+        for month, olds in months.items():
+            alias, target = f"{self.alias}-{month}", f"{self.alias}-{month}-v{versions[month] + 1}"
+            self.es.indices.create(index=target)
+            moves.append({"add": {"index": target, "alias": alias, "is_write_index": True}})
+            moves += [{"add": {"index": old, "alias": alias, "is_write_index": False}} for old in olds]
+            targets.update(dict.fromkeys(olds, target))
         moved_at = datetime.now(UTC)
-        self.es.indices.update_aliases(actions=moved)
+        if moves:
+            self.es.indices.update_aliases(actions=moves)
         copied, newer, errors = 0, 0, []
         if current:
             self.es.indices.refresh(index=",".join(current))
-            copied, newer, errors = self._copy(current, target, {"match_all": {}})
+            copied, newer, errors = self._copy(current, targets, {"match_all": {}})
             # a write that reached an old index just before the move may become visible only now: copy what was
             # written around the move once more (what is there already conflicts and stays)
             self.es.indices.refresh(index=",".join(current))
             since = (moved_at - LATE_WRITES).isoformat()
-            late, _, late_errors = self._copy(current, target, {"range": {"indexed_at": {"gte": since}}})
+            late, _, late_errors = self._copy(current, targets, {"range": {"indexed_at": {"gte": since}}})
             copied, errors = copied + late, errors + late_errors
-        if errors:  # the old indices stay in the alias, so nothing is lost; a rerun copies both into a new version
+        new = [i for i in self.indices() if i not in current]
+        if errors:  # the old indices stay in the aliases, so nothing is lost; a rerun copies both into a new version
             raise StoreError(
-                f"reindex into {target} rejected {len(errors)} document(s); the alias reads {current + [target]} "
-                f"and writes to {target} until a reindex succeeds: {errors[:3]}"
+                f"reindex into {', '.join(new)} rejected {len(errors)} document(s); the alias reads "
+                f"{', '.join(current + new)} until a reindex succeeds: {errors[:3]}"
             )
-        self.es.indices.refresh(index=target)
+        self.es.indices.refresh(index=self.alias)
         if current:
-            self.es.indices.update_aliases(actions=[{"remove": {"index": i, "alias": self.alias}} for i in current])
+            self.es.indices.update_aliases(
+                actions=[{"remove": {"index": i, "alias": f"{self.alias}*"}} for i in current]
+            )
         if delete_old and current:
             self.es.indices.delete(index=",".join(current))
-        return {"from": current, "to": target, "documents": copied, "newer": newer, "kept_old": not delete_old}
+        return {"from": current, "to": new, "documents": copied, "newer": newer, "kept_old": not delete_old}
 
-    def _copy(self, indices: list[str], target: str, query: dict[str, Any]) -> tuple[int, int, list[Any]]:
-        """Copy the documents of `indices` that match `query` into `target` with op_type=create: (created,
+    def _copy(self, indices: list[str], targets: dict[str, str], query: dict[str, Any]) -> tuple[int, int, list[Any]]:
+        """Copy the documents of `indices` that match `query` with op_type=create: a monthly index's into its
+        month's new version (`targets`), an older index's into the month of each article. Returns (created,
         already there (a newer version written meanwhile, or copied before), rejected)."""
         created, there, errors = 0, 0, []
-        copies = (
-            {"_op_type": "create", "_index": target, "_id": hit["_id"], "_source": hit["_source"]}
-            for hit in helpers.scan(self.es, index=",".join(indices), query={"query": query}, size=500)
-        )
+
+        def copies() -> Iterator[dict[str, Any]]:
+            for hit in helpers.scan(self.es, index=",".join(indices), query={"query": query}, size=500):
+                source = hit["_source"]
+                target = targets.get(hit["_index"]) or self._write_alias(
+                    None, datetime.fromisoformat(source["published_at"]), datetime.fromisoformat(source["fetched_at"])
+                )
+                yield {"_op_type": "create", "_index": target, "_id": hit["_id"], "_source": source}
+
         for ok, item in helpers.streaming_bulk(
-            self.es, copies, chunk_size=self.settings.chunk_size, raise_on_error=False
+            self.es, copies(), chunk_size=self.settings.chunk_size, raise_on_error=False
         ):
             if ok:
                 created += 1
@@ -302,11 +367,16 @@ class ElasticsearchStore:
                 errors.append(item["create"])
         return created, there, errors
 
-    def _read_indices(self) -> list[str]:
-        """The indices behind the alias, its write index first: where a single-document read looks while a
-        reindex has the alias on more than one index."""
-        body = self._aliased()
-        return sorted(body, key=lambda i: not body[i]["aliases"][self.alias].get("is_write_index", False))
+    def prune(self, keep_from: str, *, dry_run: bool = False) -> dict[str, list[str]]:
+        """Delete the indices of the months before `keep_from` ("YYYY.MM"), with old versions a reindex kept. An
+        index from before monthly indices holds every month and is never pruned: `es reindex` spreads it into
+        months first. Returns the indices deleted (or, dry, that would be) and those that are not monthly."""
+        indices = sorted(self.es.indices.get(index=f"{self.alias}-*", allow_no_indices=True).body)
+        dropped = [i for i in indices if (m := self.monthly.match(i)) and m.group(1) < keep_from]
+        if dropped and not dry_run:
+            self.es.indices.delete(index=",".join(dropped))
+            self._months.clear()
+        return {"deleted": dropped, "not_monthly": [i for i in indices if not self.monthly.match(i)]}
 
     # Articles -----------------------------------------------------------------------------------
 
@@ -329,13 +399,17 @@ class ElasticsearchStore:
             self.es.indices.refresh(index=self.alias)
 
     def _upsert_chunk(self, chunk: list[Article], given: Mapping[str, str] | None) -> list[UpsertResult]:
-        known = (
-            {a.id: given[a.id] for a in chunk if a.id in given} if given is not None else self.seen(a.id for a in chunk)
-        )
+        if given is None:
+            hits = self._locate([a.id for a in chunk], ["content_hash"])
+            known = {i: h["_source"]["content_hash"] for i, h in hits.items()}
+        else:  # the caller's hashes; only what changed needs finding, to be written where it is
+            known = {a.id: given[a.id] for a in chunk if a.id in given}
+            hits = self._locate([a.id for a in chunk if known.get(a.id, a.content_hash) != a.content_hash], [])
         now = datetime.now(UTC)
         by_id = {a.id: a for a in chunk}
         results: dict[str, UpsertResult] = {}
         actions = []
+        older: dict[str, str] = {}
         for article in chunk:
             if known.get(article.id) == article.content_hash:
                 results[article.id] = UpsertResult(article.id, "unchanged")
@@ -345,7 +419,11 @@ class ElasticsearchStore:
             except (ValueError, TypeError) as exc:
                 results[article.id] = UpsertResult(article.id, "error", f"{type(exc).__name__}: {exc}")
                 continue
-            actions.append({"_op_type": "index", "_index": self.alias, "_id": article.id, "_source": source})
+            where = hits[article.id]["_index"] if article.id in hits else None
+            target = self._write_alias(where, article.published_at, article.fetched_at)
+            actions.append({"_op_type": "index", "_index": target, "_id": article.id, "_source": source})
+            if where and not self.monthly.match(where):  # an older copy in an index from before monthly indices
+                older[article.id] = where
         for ok, item in helpers.streaming_bulk(
             self.es,
             actions,
@@ -366,31 +444,30 @@ class ElasticsearchStore:
                 reason = error.get("reason", error) if isinstance(error, dict) else error
                 kind = error.get("type", "error") if isinstance(error, dict) else "error"
                 results[doc_id] = UpsertResult(doc_id, "error", f"{kind}: {reason} (HTTP {info.get('status')})")
+        moved = [{"_op_type": "delete", "_index": older[i], "_id": i} for i in older if results[i].ok]
+        for _ in helpers.streaming_bulk(self.es, moved, raise_on_error=False):
+            pass  # a copy already gone (404) is what was wanted
         return [results[a.id] for a in chunk]
 
     def seen(self, ids: Iterable[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for chunk in _chunks(ids, 1000):
-            for doc in self._mget(chunk, ["content_hash"]):
-                found[doc["_id"]] = doc["_source"]["content_hash"]
-        return found
+        return {i: h["_source"]["content_hash"] for i, h in self._locate(list(ids), ["content_hash"]).items()}
 
-    def _mget(self, ids: list[str], fields: list[str] | None = None) -> list[dict[str, Any]]:
-        """The documents found among `ids`, read in real time through the alias; while a reindex has the alias
-        on two indices (where Elasticsearch refuses single-document reads), from each, the write index first."""
-        options = {"source_includes": fields} if fields else {}
-        docs = self.es.mget(index=self.alias, ids=ids, **options)["docs"]
-        if not any(_several_indices(d.get("error")) for d in docs):
-            return [d for d in docs if d.get("found")]
+    def _locate(self, ids: list[str], fields: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The hits of the stored articles among `ids`, each with its `_index` and the `fields` of its source (all
+        when None), searched through the alias, which every write refreshes before it returns. An article in two
+        indices (during a reindex, or in an index from before monthly indices and in its month) is the copy
+        indexed last, the monthly one when they tie."""
         found: dict[str, dict[str, Any]] = {}
-        for index in self._read_indices():
-            missing = [i for i in ids if i not in found]
-            if not missing:
-                break
-            for doc in self.es.mget(index=index, ids=missing, **options)["docs"]:
-                if doc.get("found"):
-                    found[doc["_id"]] = doc
-        return [found[i] for i in ids if i in found]
+        source: Any = [*fields, "indexed_at"] if fields is not None else True
+        for chunk in _chunks(ids, 1000):
+            response = self.es.search(
+                index=self.alias, query={"ids": {"values": chunk}}, size=2 * len(chunk), source=source
+            )
+            for hit in response["hits"]["hits"]:
+                rank = (hit["_source"].get("indexed_at") or "", bool(self.monthly.match(hit["_index"])))
+                if hit["_id"] not in found or rank > found[hit["_id"]]["rank"]:
+                    found[hit["_id"]] = {**hit, "rank": rank}
+        return found
 
     def copies_of(self, bands: list[str], limit: int = 1000) -> list[Article]:
         found: dict[str, Article] = {}
@@ -403,8 +480,8 @@ class ElasticsearchStore:
         return list(found.values())[:limit]
 
     def get(self, article_id: str) -> Article | None:
-        docs = self._mget([article_id])
-        return Article.from_doc(docs[0]["_source"]) if docs else None
+        hit = self._locate([article_id]).get(article_id)
+        return Article.from_doc(hit["_source"]) if hit else None
 
     def query(
         self,

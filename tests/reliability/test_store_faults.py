@@ -72,13 +72,19 @@ def test_write_blocked_index_rejects_every_document_then_a_rerun_stores_them_onc
 ) -> None:
     """A write block makes the node refuse every document (403 per item, not retried). (The disk flood stage's
     read_only_allow_delete block answers 429 instead, which the bulk helper retries with backoff, and the node
-    lifts it itself once disk is free.)"""
-    index = es.indices()[0]
-    es.es.indices.put_settings(index=index, settings={"index.blocks.write": True})
+    lifts it itself once disk is free.) The block is on every article index, the months the pass creates too (a
+    template of higher priority adds it)."""
+    stored = es.es.indices.get_index_template(name=es.alias)["index_templates"][0]["index_template"]
+    blocked_template = {k: stored[k] for k in ("index_patterns", "template", "priority")}
+    blocked_template["template"]["settings"]["blocks"] = {"write": True}
+    blocked_template["priority"] += 1
+    es.es.indices.put_index_template(name=f"{es.alias}-blocked", **blocked_template)
+    es.es.indices.put_settings(index=es.alias, settings={"index.blocks.write": True})
     try:
         blocked = pass_then_alerts(settings, feed_server, es, tag, smtp)
     finally:
-        es.es.indices.put_settings(index=index, settings={"index.blocks.write": None})
+        es.es.indices.delete_index_template(name=f"{es.alias}-blocked")
+        es.es.indices.put_settings(index=es.alias, settings={"index.blocks.write": None})
     assert blocked.stored == 0 and blocked.store_errors == DEMO_ARTICLES and es.count() == 0
     letters = DeadLetters(settings.deadletter_dir).read("store")
     assert len(letters) == DEMO_ARTICLES and all("cluster_block_exception" in x["reason"] for x in letters)
