@@ -77,6 +77,7 @@ class EventRules(BaseModel):
     sidelines: list[str]
     old: list[str]
     anaphora: list[str]
+    joint_outcome_verbs: frozenset[str] = frozenset()
     subject_pronouns: list[str]
     place_prepositions: frozenset[str]
     place_nouns: frozenset[str]

@@ -11,7 +11,7 @@ One happening is one event: per country pair, the strongest frame of the article
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -79,9 +79,12 @@ def candidates(
         history.extend(named)
         if len(parties) != 2 or _multilateral(sentence):
             continue
-        trigger = _trigger(sentence.terms, rules)
-        if trigger is not None and not (three_met and trigger[0] == "dialogue" and set(parties) == set(headline)):
-            found.append(Candidate(sentence, _following(sentences, n, rules), parties, via, *trigger))
+        triggers = list(_triggers(sentence.terms, rules))
+        # an agreement to come and the talks that agreed on it ("agreed to sign an MoU ... after talks with"): both
+        # frames, of which the stronger stands; otherwise the first type's frame
+        for trigger in triggers[: 2 if triggers and triggers[0][0] == "agreement" else 1]:
+            if not (three_met and trigger[0] == "dialogue" and set(parties) == set(headline)):
+                found.append(Candidate(sentence, _following(sentences, n, rules), parties, via, *trigger))
     return found + ([] if three_met else _article_candidates(sentences, headline, found, rules, speaks_for))
 
 
@@ -248,8 +251,16 @@ def _parties(sentence: Sentence, named: list[str], history: list[str]) -> tuple[
     return codes, via
 
 
-def _trigger(terms: Terms, rules: EventRules) -> tuple[str, tuple[int, int], int, str] | None:
-    """The first event type whose words are in the sentence: (type, trigger token range, distance, rule)."""
+Trigger = tuple[str, tuple[int, int], int, str]  # (type, trigger token range, distance, rule)
+
+
+def _trigger(terms: Terms, rules: EventRules) -> Trigger | None:
+    """The first event type whose words are in the sentence."""
+    return next(_triggers(terms, rules), None)
+
+
+def _triggers(terms: Terms, rules: EventRules) -> Iterator[Trigger]:
+    """Each event type whose words are in the sentence, in type order."""
     for etype in TYPE_ORDER:
         if etype not in rules.types:
             continue
@@ -258,20 +269,18 @@ def _trigger(terms: Terms, rules: EventRules) -> tuple[str, tuple[int, int], int
             instruments = terms.get("agreement.instruments", [])
             if verbs and instruments:
                 verb, inst = min(((v, i) for v in verbs for i in instruments), key=lambda p: abs(p[0][0] - p[1][0]))
-                return etype, verb, abs(verb[0] - inst[0]), "agreement.verbs+instruments"
+                yield etype, verb, abs(verb[0] - inst[0]), "agreement.verbs+instruments"
         elif etype == "dialogue":
             nouns = terms.get("dialogue.nouns", [])
             if nouns and verbs:
                 noun, _ = min(((n, v) for n in nouns for v in verbs), key=lambda p: abs(p[0][0] - p[1][0]))
-                return etype, noun, 0, "dialogue.nouns+verbs"
-            phrases = terms.get("dialogue.phrases", [])
-            if phrases:
-                return etype, min(phrases), 0, "dialogue.phrases"
+                yield etype, noun, 0, "dialogue.nouns+verbs"
+            elif phrases := terms.get("dialogue.phrases", []):
+                yield etype, min(phrases), 0, "dialogue.phrases"
         else:
             words = terms.get(f"{etype}.nouns", []) + terms.get(f"{etype}.phrases", [])
             if words:
-                return etype, min(words), 0, f"{etype}.words"
-    return None
+                yield etype, min(words), 0, f"{etype}.words"
 
 
 def _frame(
@@ -295,6 +304,13 @@ def _frame(
                 status, status_rule = "planned", "title:to_infinitive"
     else:
         status, status_rule = _window_status(sentence, candidate, rules, year)
+    if (
+        etype == "intent"
+        and reader is not None
+        and status not in ("failed", "earlier")
+        and reader.joint_outcome(span, t_start - span.start, _offsets(sentence, "anaphora"), title=sentence.title)
+    ):
+        etype, status, status_rule = "dialogue", "held", "parse:joint_outcome"  # a pledge made together
     if etype == "intent":
         status = "proposed" if status in NEW_STATUSES else status
     confidence = rules.types[etype].confidence
@@ -325,6 +341,11 @@ def _frame(
         confidence=round(max(confidence, 0.1), 2),
         evidence=Evidence(trigger=candidate.rule, status=status_rule, concept=concept),
     )
+
+
+def _offsets(sentence: Sentence, label: str) -> list[int]:
+    """The offsets, from the sentence's start, of the tokens of its words of one kind."""
+    return [i - sentence.span.start for start, end in sentence.terms.get(label, []) for i in range(start, end)]
 
 
 def _instrument(terms: Terms, rules: EventRules, etype: str) -> str:

@@ -31,6 +31,8 @@ class StatusReader:
 
     def __init__(self, vocab: Vocab, rules: EventRules, parse: Callable[[Span], Doc]) -> None:
         self.parse = parse
+        self.joint_verbs = rules.joint_outcome_verbs
+        self._parsed: tuple[tuple[int, int, int], Doc] | None = None
         self.matcher = DependencyMatcher(vocab)
         self.event_node: dict[str, int] = {}
         self.body_only: set[str] = set()
@@ -50,7 +52,7 @@ class StatusReader:
     ) -> tuple[str, str]:
         """(status, the cue that decided it) for the token `trigger` (counted from the sentence's start); in a
         `title`, patterns marked body_only do not count, elsewhere those marked title_only."""
-        doc = self.parse(sentence)
+        doc = self._parse(sentence)
         anchors = {t.i for t in _anchors(doc[trigger])}
         fired: dict[str, str] = {}
         for match_id, tokens in self.matcher(doc):
@@ -67,6 +69,40 @@ class StatusReader:
                 return status, f"parse:{fired[status]}"
         return done_status(etype), "parse:done"
 
+    def _parse(self, sentence: Span) -> Doc:
+        """The sentence's parse, kept for the next question about the same sentence."""
+        key = (id(sentence.doc), sentence.start, sentence.end)
+        if self._parsed is None or self._parsed[0] != key:
+            self._parsed = (key, self.parse(sentence))
+        return self._parsed[1]
+
+    def joint_outcome(self, sentence: Span, trigger: int, joint_words: list[int], title: bool = False) -> bool:
+        """Whether the pledge at `trigger` was made together: it hangs on a joint-outcome verb (config
+        `joint_outcome_verbs`) reported as done (simple past, or a headline's present) whose
+        subject is two coordinated parties or holds one of `joint_words` (token offsets of "the two
+        ministers" and the like)."""
+        doc = self._parse(sentence)
+        verb = doc[trigger]
+        for _ in range(6):
+            if verb.pos_ == "VERB" and verb.lemma_.lower() in self.joint_verbs:
+                break
+            if verb.head is verb:
+                return False
+            verb = verb.head
+        else:
+            return False
+        auxiliaries = [c for c in verb.children if c.dep_ in ("aux", "auxpass")]
+        # not "have committed to": the perfect is how backgrounders speak of a standing partnership
+        if not (verb.tag_ == "VBD" or (title and verb.tag_ in ("VBZ", "VBP") and not auxiliaries)):
+            return False
+        subject = next((c for c in verb.children if c.dep_ == "nsubj"), None)
+        if subject is None:
+            return False
+        inside = _phrase(subject, CLAUSE_DEPS | {"relcl", "acl"})  # "the minister, who met X and Y, vowed"
+        return any(t.dep_ == "conj" and t.pos_ in ("PROPN", "NOUN") for t in inside) or any(
+            t.i in joint_words for t in inside
+        )
+
 
 def _anchors(trigger: Token) -> list[Token]:
     """The trigger and its governing words up to and including the first verb (a noun trigger such as
@@ -74,7 +110,7 @@ def _anchors(trigger: Token) -> list[Token]:
     modality with ("will arrive to meet his counterpart and discuss ...": "discuss" is read through "meet")."""
     chain = [trigger]
     token = trigger
-    while token.pos_ not in ("VERB", "AUX") and token.head is not token and len(chain) < 4:
+    while token.pos_ not in ("VERB", "AUX") and token.head is not token and len(chain) < 5:
         token = token.head
         chain.append(token)
     while token.dep_ == "conj" and token.tag_ == "VB" and token.head.pos_ in ("VERB", "AUX") and len(chain) < 6:
@@ -91,10 +127,10 @@ def _dated_before(doc: Doc, anchors: set[int], year: int | None) -> bool:
     )
 
 
-def _phrase(token: Token) -> list[Token]:
-    """The token's subtree without the clauses hanging in it."""
+def _phrase(token: Token, clauses: frozenset[str] = CLAUSE_DEPS) -> list[Token]:
+    """The token's subtree without the clauses (`clauses`: their dependency labels) hanging in it."""
     tokens = [token]
     for child in token.children:
-        if child.dep_ not in CLAUSE_DEPS:
-            tokens.extend(_phrase(child))
+        if child.dep_ not in clauses:
+            tokens.extend(_phrase(child, clauses))
     return tokens

@@ -215,6 +215,36 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             "China's military chief is in Kabul, talking to the Afghan leadership about an alliance against terrorism.",
             [("dialogue", "AF-CN", "held")],
         ),
+        # a pledge made together is talks held; a standing commitment (the perfect) stays a pledge
+        (
+            "",
+            "The presidents of Kenya and Somalia vowed on Monday to work together against al-Shabaab.",
+            [("dialogue", "KE-SO", "held")],
+        ),
+        ("", "Kenya and Somalia have committed to fighting al-Shabaab together.", [("intent", "KE-SO", "proposed")]),
+        # an agreement still to be signed, agreed at talks held: the talks are the happening
+        (
+            "",
+            "Indonesia will sign an extradition treaty with Australia, its foreign minister said after talks with his "
+            "Australian counterpart on Monday.",
+            [("dialogue", "AU-ID", "held")],
+        ),
+        (
+            "",
+            "Counter-terrorism would be at the centre of discussions between Japan and India next week.",
+            [("dialogue", "IN-JP", "planned")],
+        ),
+        (
+            "",
+            "Saudi Arabia's crown prince received a phone call from French President Macron about the terror attack.",
+            [("dialogue", "FR-SA", "held")],
+        ),
+        (
+            "",
+            "Thailand and Singapore are close partners. Their defence chiefs met on Monday and agreed to share "
+            "information on terrorist groups.",
+            [("dialogue", "SG-TH", "held")],
+        ),
     ],
 )
 def test_status_read_from_the_parse(title: str, text: str, expected: list[tuple[str, str, str]]) -> None:
