@@ -78,6 +78,7 @@ class EventRules(BaseModel):
     old: list[str]
     anaphora: list[str]
     joint_outcome_verbs: frozenset[str] = frozenset()
+    held_prepositions: frozenset[str] = frozenset()
     subject_pronouns: list[str]
     place_prepositions: frozenset[str]
     place_nouns: frozenset[str]

@@ -80,9 +80,10 @@ def candidates(
         if len(parties) != 2 or _multilateral(sentence):
             continue
         triggers = list(_triggers(sentence.terms, rules))
-        # an agreement to come and the talks that agreed on it ("agreed to sign an MoU ... after talks with"): both
+        # an agreement to come and the talks that agreed on it ("will sign an MoU, he said after talks with"): both
         # frames, of which the stronger stands; otherwise the first type's frame
-        for trigger in triggers[: 2 if triggers and triggers[0][0] == "agreement" else 1]:
+        agreement = bool(triggers) and triggers[0][0] == "agreement"
+        for trigger in [t for t in triggers if t[0] in ("agreement", "dialogue")] if agreement else triggers[:1]:
             if not (three_met and trigger[0] == "dialogue" and set(parties) == set(headline)):
                 found.append(Candidate(sentence, _following(sentences, n, rules), parties, via, *trigger))
     return found + ([] if three_met else _article_candidates(sentences, headline, found, rules, speaks_for))
@@ -294,7 +295,11 @@ def _frame(
     sentence, etype = candidate.sentence, candidate.type
     span, doc = sentence.span, sentence.span.doc
     t_start, t_end = candidate.trigger
-    if reader is not None:
+    if etype == "dialogue" and doc[t_start].lower_ in rules.held_prepositions:
+        status, status_rule = _window_status(sentence, candidate, rules, year)  # "after talks": they took place,
+        if status not in ("failed", "earlier"):  # unless they failed or are old news
+            status, status_rule = "held", "held_preposition"
+    elif reader is not None:
         status, status_rule = reader.status(span, t_start - span.start, etype, year, title=sentence.title)
         if sentence.title and status_rule == "parse:done":  # headline grammar is what the model parses worst
             window_status, window_rule = _window_status(sentence, candidate, rules, year)

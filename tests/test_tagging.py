@@ -229,6 +229,17 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             "Australian counterpart on Monday.",
             [("dialogue", "AU-ID", "held")],
         ),
+        # talks named by "after"/"during" took place, whatever verb they hang on
+        (
+            "",
+            "Indonesia agreed to sign an extradition treaty with Australia after talks on Monday.",
+            [("dialogue", "AU-ID", "held")],
+        ),
+        (
+            "",
+            "Egypt vowed to deepen cooperation with Libya against militants during a call between their leaders.",
+            [("dialogue", "EG-LY", "held")],
+        ),
         (
             "",
             "Counter-terrorism would be at the centre of discussions between Japan and India next week.",
