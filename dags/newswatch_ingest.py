@@ -1,8 +1,9 @@
 """Ingestion: every 15 minutes, feeds in batches fanned out with dynamic task mapping.
 
-plan -> ingest (one mapped task per batch of feeds: fetch -> normalise -> tag -> store, counts only
-through XCom) -> finish (records the run summary; when anything was stored, emits an event on the
-`newswatch://articles` asset carrying the number of new events, which schedules newswatch_alerts).
+plan (a host's feeds in one batch) -> ingest (one mapped task per batch, in the fetch pool of
+config/airflow/pools.json: fetch -> normalise -> tag -> store, counts only through XCom) -> finish (records
+the run summary; when anything was stored, emits an event on the `newswatch://articles` asset carrying the
+number of new events, which schedules newswatch_alerts).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ ARTICLES = Asset(uri=ARTICLES_ASSET_URI, name="newswatch_articles")
 # Emitting through an alias lets `finish` update the asset only when a run stored something, so an
 # idle 15-minute run does not wake the alerts DAG.
 NEW_ARTICLES = AssetAlias(name="newswatch_new_articles")
+FETCH_POOL = os.environ.get("NEWSWATCH_FETCH_POOL", "newswatch_fetch")
+PARALLELISM = int(os.environ.get("NEWSWATCH_INGEST_PARALLELISM", "4"))
+RETRIES = {"retries": 3, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": True}
 
 
 @dag(
@@ -25,12 +29,7 @@ NEW_ARTICLES = AssetAlias(name="newswatch_new_articles")
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": 3,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=30),
-    },
+    default_args={**RETRIES, "max_retry_delay": timedelta(minutes=30)},
     tags=["newswatch"],
     doc_md=__doc__,
 )
@@ -41,7 +40,7 @@ def newswatch_ingest():
 
         return plan_batches(int(os.environ.get("NEWSWATCH_FEEDS_PER_BATCH", "10")))
 
-    @task(max_active_tis_per_dag=int(os.environ.get("NEWSWATCH_INGEST_PARALLELISM", "4")))
+    @task(pool=FETCH_POOL, max_active_tis_per_dag=PARALLELISM)
     def ingest(feed_ids: list[str]) -> dict:
         from pipeline.jobs import ingest_batch
 

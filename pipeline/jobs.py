@@ -14,6 +14,7 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipeline.config import PROJECT_DIR, ElasticsearchSettings, Settings, SmtpSettings, load_feeds, load_settings
 
@@ -98,10 +99,22 @@ def job_settings() -> Settings:
 
 
 def plan_batches(batch_size: int = 10) -> list[list[str]]:
-    """The enabled feeds' ids in batches, for dynamic task mapping (small enough for XCom)."""
+    """The enabled feeds' ids in batches, for dynamic task mapping (small enough for XCom). A host's feeds are
+    never split across batches, so the per-host limit each batch keeps (http.per_host_concurrency) holds across
+    workers too: hosts are packed into batches of about `batch_size` feeds, a host with more feeds than that
+    making a batch of its own."""
     settings = job_settings()
-    ids = [f.id for f in load_feeds(settings.feeds_path) if f.enabled]
-    return [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
+    by_host: dict[str, list[str]] = {}
+    for feed in load_feeds(settings.feeds_path):
+        if feed.enabled:
+            by_host.setdefault((urlsplit(feed.url).hostname or "").lower(), []).append(feed.id)
+    batches: list[list[str]] = []
+    for ids in by_host.values():
+        if batches and len(batches[-1]) + len(ids) <= batch_size:
+            batches[-1].extend(ids)
+        else:
+            batches.append(list(ids))
+    return batches
 
 
 def ingest_batch(feed_ids: list[str]) -> dict[str, Any]:

@@ -89,12 +89,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class FeedServer:
-    """Starts on a free port of 127.0.0.1 in a daemon thread; `url(path)` builds URLs; `hits` counts requests."""
+    """Starts on a free port of 127.0.0.1 in a daemon thread; `url(path)` builds URLs; `hits` counts requests,
+    `peak` the most answered at once per Host header."""
 
     def __init__(self, feed_dir: Path) -> None:
         self.feed_dir = feed_dir
         self.hits: Counter[str] = Counter()
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.in_flight: Counter[str] = Counter()  # requests being answered, per Host header
+        self.peak: Counter[str] = Counter()  # the most at once, per Host header
         self.lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"server_state": self})
         self.httpd = _Server(("127.0.0.1", 0), handler)
@@ -112,6 +115,15 @@ class FeedServer:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def enter(self, host: str) -> None:
+        with self.lock:
+            self.in_flight[host] += 1
+            self.peak[host] = max(self.peak[host], self.in_flight[host])
+
+    def leave(self, host: str) -> None:
+        with self.lock:
+            self.in_flight[host] -= 1
+
     def record(self, path: str, headers: dict[str, str]) -> int:
         with self.lock:
             self.hits[path] += 1
@@ -127,6 +139,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        host = self.headers.get("Host", "")
+        self.server_state.enter(host)
+        try:
+            self.answer()
+        finally:
+            self.server_state.leave(host)
+
+    def answer(self) -> None:
         state = self.server_state
         parts = urlsplit(self.path)
         path = parts.path

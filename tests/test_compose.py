@@ -97,7 +97,8 @@ def test_dependency_order(compose: dict[str, Any]) -> None:
 
 def test_profiles_pick_standalone_or_the_full_airflow(compose: dict[str, Any], env_example: dict[str, str]) -> None:
     services = compose["services"]
-    assert services["airflow"]["profiles"] == ["simple"] and services["airflow"]["command"] == "standalone"
+    assert services["airflow"]["profiles"] == ["simple"]
+    assert services["airflow"]["command"][-1].endswith("&& exec airflow standalone")
     full = [n for n, s in services.items() if s.get("profiles") == ["full"]]
     assert sorted(full) == [
         "airflow-apiserver",
@@ -171,3 +172,16 @@ def test_dockerfile_installs_exactly_the_locked_set() -> None:
     requirements = (PROJECT_DIR / "requirements.txt").read_text()
     assert "en-core-web-sm" in requirements  # spaCy's model comes with requirements.txt
     assert "en-core-web-sm" in (PROJECT_DIR / "requirements-airflow.txt").read_text()
+
+
+def test_both_airflow_profiles_import_the_fetch_pool_the_ingest_dag_uses(compose: dict[str, Any]) -> None:
+    """The ingest tasks run in the pool of config/airflow/pools.json; a scheduler never runs a task whose pool
+    does not exist, so every Airflow profile imports the file before it starts."""
+    pools = json.loads((PROJECT_DIR / "config" / "airflow" / "pools.json").read_text(encoding="utf-8"))
+    dag_source = (PROJECT_DIR / "dags" / "newswatch_ingest.py").read_text(encoding="utf-8")
+    pool = re.search(r'NEWSWATCH_FETCH_POOL", "([^"]+)"', dag_source)
+    assert pool and pool.group(1) in pools and pools[pool.group(1)]["slots"] >= 1
+    for name in ("airflow", "airflow-init"):
+        command = " ".join(compose["services"][name]["command"])
+        assert "airflow pools import /opt/newswatch/config/airflow/pools.json" in command, name
+        assert command.index("db migrate") < command.index("pools import"), name
