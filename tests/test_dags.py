@@ -94,7 +94,8 @@ def run_dag(dag: Any, **kwargs: Any) -> str:
 
 @pytest.fixture
 def job_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed_server: FeedServer) -> Path:
-    """NEWSWATCH_* for the jobs the DAGs run: a temp home, the demo feeds over HTTP, fast tagging."""
+    """NEWSWATCH_* for the jobs the DAGs run: a temp home, the demo feeds over HTTP from two hosts (127.0.0.1 and
+    localhost, alternately), fast tagging."""
     for key in list(os.environ):
         if key.startswith(("NEWSWATCH_", "ELASTICSEARCH_", "AIRFLOW_CONN_", "AIRFLOW_VAR_")):
             monkeypatch.delenv(key)
@@ -102,9 +103,10 @@ def job_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed_server: FeedSe
     feeds.write_text(
         "feeds:\n"
         + "".join(
-            f"  - {{id: {name.split('.')[0]}, name: '{name}', url: '{feed_server.url('/feeds/' + name)}', "
+            f"  - {{id: {name.split('.')[0]}, name: '{name}', url: '{url}', "
             f"demo_recent_as_of: '{DEMO_AS_OF.isoformat()}'}}\n"
-            for name in DEMO
+            for n, name in enumerate(DEMO)
+            for url in [feed_server.url("/feeds/" + name).replace("127.0.0.1", "localhost" if n % 2 else "127.0.0.1")]
         )
     )
     monkeypatch.setenv("NEWSWATCH_HOME", str(tmp_path / "home"))
@@ -259,7 +261,7 @@ def test_ingest_emits_the_asset_then_alerts_send_once_and_reruns_duplicate_nothi
 
         runs = store.state_items("runs")
         assert len(runs) == 2 and sorted(r["stored"] for r in runs.values()) == [0, 27]
-        assert all(r["batches"] == 3 for r in runs.values())  # 5 feeds, 2 per batch
+        assert all(r["batches"] == 2 for r in runs.values())  # 5 feeds on two hosts, 2 a batch, a host in one
     finally:
         store.close()
 
