@@ -78,6 +78,8 @@ class EventRules(BaseModel):
     old: list[str]
     anaphora: list[str]
     joint_outcome_verbs: frozenset[str] = frozenset()
+    joint_outcome_perfect: frozenset[str] = frozenset()
+    domestic_meetings: list[str] = []
     held_prepositions: frozenset[str] = frozenset()
     subject_pronouns: list[str]
     place_prepositions: frozenset[str]
@@ -120,6 +122,7 @@ class EventRules(BaseModel):
             "proposed": self.proposed_words,
             "first_person": self.first_person,
             "with_speaker": self.with_speaker,
+            "domestic_meeting": self.domestic_meetings,
         }
         for name, etype in self.types.items():
             for part in ("verbs", "instruments", "nouns", "phrases"):

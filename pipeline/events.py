@@ -84,8 +84,11 @@ def candidates(
         # frames, of which the stronger stands; otherwise the first type's frame
         agreement = bool(triggers) and triggers[0][0] == "agreement"
         for trigger in [t for t in triggers if t[0] in ("agreement", "dialogue")] if agreement else triggers[:1]:
-            if not (three_met and trigger[0] == "dialogue" and set(parties) == set(headline)):
-                found.append(Candidate(sentence, _following(sentences, n, rules), parties, via, *trigger))
+            if trigger[0] == "dialogue" and (
+                "domestic_meeting" in sentence.terms or (three_met and set(parties) == set(headline))
+            ):
+                continue  # a meeting of one government's own body, or the speaker's three-way meeting
+            found.append(Candidate(sentence, _following(sentences, n, rules), parties, via, *trigger))
     return found + ([] if three_met else _article_candidates(sentences, headline, found, rules, speaks_for))
 
 
@@ -132,7 +135,7 @@ def _article_candidates(
     if lead is not None and _multilateral(lead):
         return []  # "Remarks With the Italian Foreign Minister" at a coalition's ministerial: not theirs alone
     for n, sentence in enumerate(sentences):
-        if _multilateral(sentence) or _elsewhere(sentence, parties):
+        if _multilateral(sentence) or _elsewhere(sentence, parties) or "domestic_meeting" in sentence.terms:
             continue
         trigger = _trigger(sentence.terms, rules)
         if trigger is not None and trigger[0] in ALERT_TYPES:

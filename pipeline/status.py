@@ -32,6 +32,7 @@ class StatusReader:
     def __init__(self, vocab: Vocab, rules: EventRules, parse: Callable[[Span], Doc]) -> None:
         self.parse = parse
         self.joint_verbs = rules.joint_outcome_verbs
+        self.joint_perfect = rules.joint_outcome_perfect
         self._parsed: tuple[tuple[int, int, int], Doc] | None = None
         self.matcher = DependencyMatcher(vocab)
         self.event_node: dict[str, int] = {}
@@ -78,7 +79,8 @@ class StatusReader:
 
     def joint_outcome(self, sentence: Span, trigger: int, joint_words: list[int], title: bool = False) -> bool:
         """Whether the pledge at `trigger` was made together: it hangs on a joint-outcome verb (config
-        `joint_outcome_verbs`) reported as done (simple past, or a headline's present) whose
+        `joint_outcome_verbs`) reported as done (simple past, the perfect of `joint_outcome_perfect`, or a
+        headline's present) whose
         subject is two coordinated parties or holds one of `joint_words` (token offsets of "the two
         ministers" and the like)."""
         doc = self._parse(sentence)
@@ -92,8 +94,13 @@ class StatusReader:
         else:
             return False
         auxiliaries = [c for c in verb.children if c.dep_ in ("aux", "auxpass")]
-        # not "have committed to": the perfect is how backgrounders speak of a standing partnership
-        if not (verb.tag_ == "VBD" or (title and verb.tag_ in ("VBZ", "VBP") and not auxiliaries)):
+        perfect = verb.tag_ == "VBN" and any(a.lower_ in ("has", "have") for a in auxiliaries)
+        # "have agreed" reports an act; "have committed" is how backgrounders speak of a standing partnership
+        if not (
+            verb.tag_ == "VBD"
+            or (perfect and verb.lemma_.lower() in self.joint_perfect)
+            or (title and verb.tag_ in ("VBZ", "VBP") and not auxiliaries)
+        ):
             return False
         subject = next((c for c in verb.children if c.dep_ == "nsubj"), None)
         if subject is None:

@@ -222,6 +222,24 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             [("dialogue", "KE-SO", "held")],
         ),
         ("", "Kenya and Somalia have committed to fighting al-Shabaab together.", [("intent", "KE-SO", "proposed")]),
+        (
+            "",
+            "Ghana and Burkina Faso have reaffirmed their commitment to fight terrorism together.",
+            [("dialogue", "BF-GH", "held")],
+        ),
+        # a trip made to meet: the meeting was held
+        (
+            "",
+            "The U.S. president went to Iraq to meet with Iraqi leaders about terrorism.",
+            [("dialogue", "IQ-US", "held")],
+        ),
+        # one government's own meeting; a regional summit two countries convened
+        (
+            "",
+            "A meeting of the Union cabinet approved the memorandum between India and Australia on terrorism.",
+            [],
+        ),
+        ("", "The United States and Argentina convened a regional summit on Hezbollah.", []),
         # an agreement still to be signed, agreed at talks held: the talks are the happening
         (
             "",
