@@ -39,7 +39,7 @@ KINDS = (
     "arrest",
     "other",
 )
-LICENCES = ("public domain", "CC BY")
+LICENCES = ("public domain", "CC BY", "Open Government Licence")
 # official statements: whose government speaks in pages of these hosts (news outlets such as VOA speak for none)
 GOVERNMENT_HOSTS = {
     "state.gov": "US",
@@ -49,6 +49,11 @@ GOVERNMENT_HOSTS = {
     "mil": "US",
     "whitehouse.gov": "US",
     "defenselink.mil": "US",
+    "gov.uk": "GB",
+    "dfat.gov.au": "AU",
+    "foreignminister.gov.au": "AU",
+    "pm.gov.au": "AU",
+    "beehive.govt.nz": "NZ",
 }
 
 

@@ -21,7 +21,7 @@ def test_every_split_loads_and_holds_published_news_with_its_licence() -> None:
     assert len(items["test"]) >= 120 and sum(i.alert for i in items["test"]) >= 50
     for item in (i for v in items.values() for i in v):
         assert item.url.startswith("http") and item.source and item.published
-        assert item.licence.startswith(("public domain", "CC BY"))
+        assert item.licence.startswith(("public domain", "CC BY", "Open Government Licence"))
 
 
 def test_the_test_split_is_frozen() -> None:
@@ -143,3 +143,17 @@ def test_annotator_agreement_counts_what_the_second_annotator_decides_differentl
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert set(data) == {s for s, labels in kept.items() if labels} and data["dev"]["items"] == len(kept["dev"])
+
+
+def test_official_pages_speak_for_their_government() -> None:
+    """Statements on a government's own site are that government's (speaks_for), news outlets' are nobody's."""
+    from pipeline.corpus import NewsItem
+
+    def speaker(url: str, licence: str = "public domain (work of the U.S. Government)") -> str | None:
+        fields = {"id": "x-2020-a", "url": url, "source": "s", "licence": licence, "published": "2020"}
+        return NewsItem(**fields, title="t", text="x", kind="other", alert=False, events=[]).speaks_for
+
+    assert speaker("https://2009-2017.state.gov/secretary/remarks/x.htm") == "US"
+    assert speaker("https://www.gov.uk/government/news/x", "Open Government Licence v3.0 (Crown copyright)") == "GB"
+    assert speaker("https://www.foreignminister.gov.au/minister/x", "CC BY 4.0 (Commonwealth of Australia)") == "AU"
+    assert speaker("https://www.voanews.com/a/x", "public domain (work of the U.S. Government, VOA)") is None
