@@ -19,6 +19,7 @@ from elasticsearch import helpers
 
 from bench.tagging import sample_corpus
 from pipeline.config import PROJECT_DIR, ElasticsearchSettings
+from pipeline.models import Article
 from pipeline.stores.elasticsearch import ElasticsearchStore
 from pipeline.stores.sqlite import SQLiteStore
 from pipeline.tagging import Tagger
@@ -37,6 +38,20 @@ def timed(work: Any) -> float:
     started = time.perf_counter()
     work()
     return time.perf_counter() - started
+
+
+def disk_per_article(store: ElasticsearchStore, corpus: list[Article]) -> dict[str, float]:
+    """What an article costs on disk (one copy, no replica): the indexed bytes per document after a merge to one
+    segment, next to the JSON source the store sends (the capacity model of docs/scale.md starts from these)."""
+    store.es.indices.forcemerge(index=store.alias, max_num_segments=1)
+    store.es.indices.refresh(index=store.alias)
+    primaries = store.es.indices.stats(index=store.alias, metric="store,docs")["_all"]["primaries"]
+    now = datetime.now(UTC)
+    source = statistics.mean(len(store.source_json(a, now).encode()) for a in corpus)
+    return {
+        "es_bytes_per_article": round(primaries["store"]["size_in_bytes"] / primaries["docs"]["count"]),
+        "es_source_bytes_per_article": round(source),
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -59,6 +74,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ElasticsearchSettings(url=url, index_prefix=f"bench-{uuid.uuid4().hex[:8]}")
         )
         try:
+            for article in corpus:  # both sides' monthly indices exist before the clock starts (made once a month)
+                store.alias_for(article)
             now = datetime.now(UTC)  # the bound gets the same documents as dicts, serialised by the client
             actions = [
                 {"_index": raw.alias_for(a), "_id": a.id, "_source": json.loads(raw.source_json(a, now))}
@@ -81,6 +98,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 ours_rate, raw_rate = ours(), bound()
             assert store.count() == raw.count() == len(corpus)
+            if round_no == 0:
+                figures.update(disk_per_article(store, corpus))
             ours_rates.append(ours_rate)
             raw_rates.append(raw_rate)
             ratios.append(ours_rate / raw_rate)
