@@ -33,7 +33,7 @@ class StatusReader:
         self.parse = parse
         self.joint_verbs = rules.joint_outcome_verbs
         self.joint_perfect = rules.joint_outcome_perfect
-        self._parsed: tuple[tuple[int, int, int], Doc] | None = None
+        self._parsed: tuple[tuple[int, int, int, str], Doc] | None = None
         self.matcher = DependencyMatcher(vocab)
         self.event_node: dict[str, int] = {}
         self.body_only: set[str] = set()
@@ -72,7 +72,7 @@ class StatusReader:
 
     def _parse(self, sentence: Span) -> Doc:
         """The sentence's parse, kept for the next question about the same sentence."""
-        key = (id(sentence.doc), sentence.start, sentence.end)
+        key = (id(sentence.doc), sentence.start, sentence.end, sentence.text)  # same text, same parse
         if self._parsed is None or self._parsed[0] != key:
             self._parsed = (key, self.parse(sentence))
         return self._parsed[1]
