@@ -79,11 +79,7 @@ def candidates(
         history.extend(named)
         if len(parties) != 2 or _multilateral(sentence):
             continue
-        triggers = list(_triggers(sentence.terms, rules))
-        # an agreement to come and the talks that agreed on it ("will sign an MoU, he said after talks with"): both
-        # frames, of which the stronger stands; otherwise the first type's frame
-        agreement = bool(triggers) and triggers[0][0] == "agreement"
-        for trigger in [t for t in triggers if t[0] in ("agreement", "dialogue")] if agreement else triggers[:1]:
+        for trigger in _sentence_triggers(sentence.terms, rules):
             if trigger[0] == "dialogue" and (
                 "domestic_meeting" in sentence.terms or (three_met and set(parties) == set(headline))
             ):
@@ -261,6 +257,16 @@ Trigger = tuple[str, tuple[int, int], int, str]  # (type, trigger token range, d
 def _trigger(terms: Terms, rules: EventRules) -> Trigger | None:
     """The first event type whose words are in the sentence."""
     return next(_triggers(terms, rules), None)
+
+
+def _sentence_triggers(terms: Terms, rules: EventRules) -> list[Trigger]:
+    """The frames a sentence is read for: its first type's; when that is an agreement, its dialogue too (an
+    agreement to come and the talks that agreed on it, "will sign an MoU, he said after talks with": the
+    stronger stands)."""
+    triggers = list(_triggers(terms, rules))
+    if triggers and triggers[0][0] == "agreement":
+        return [t for t in triggers if t[0] in ("agreement", "dialogue")]
+    return triggers[:1]
 
 
 def _triggers(terms: Terms, rules: EventRules) -> Iterator[Trigger]:

@@ -20,8 +20,9 @@ SLOW = "/slow/0.4"  # an empty feed answered after 0.4 s, so that requests overl
 
 
 @pytest.fixture
-def two_publishers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed_server: FeedServer) -> dict[str, str]:
-    """A feeds file with 6 feeds on each of two hosts, listed alternately; the environment the jobs read."""
+def two_publishers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed_server: FeedServer) -> None:
+    """A feeds file with 6 feeds on each of two hosts, listed alternately, in the environment the jobs (and the
+    worker processes, which inherit it) read."""
     hosts = {"a": f"127.0.0.1:{feed_server.port}", "b": f"localhost:{feed_server.port}"}
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text(
@@ -32,35 +33,27 @@ def two_publishers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed_server:
             for h in hosts
         )
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
-    env.update(
-        NEWSWATCH_HOME=str(tmp_path / "home"),
-        NEWSWATCH_FEEDS_FILE=str(feeds),
-        NEWSWATCH_TAGGING__MODE="fast",
-        NEWSWATCH_HTTP__PER_HOST_CONCURRENCY=str(PER_HOST),
-    )
     for key in [k for k in os.environ if k.startswith("NEWSWATCH_")]:
         monkeypatch.delenv(key)
-    for key, value in env.items():
-        if key.startswith("NEWSWATCH_"):
-            monkeypatch.setenv(key, value)
-    return env
+    monkeypatch.setenv("NEWSWATCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NEWSWATCH_FEEDS_FILE", str(feeds))
+    monkeypatch.setenv("NEWSWATCH_TAGGING__MODE", "fast")
+    monkeypatch.setenv("NEWSWATCH_HTTP__PER_HOST_CONCURRENCY", str(PER_HOST))
 
 
-def test_a_hosts_feeds_are_never_split_across_batches(two_publishers: dict[str, str]) -> None:
+def test_a_hosts_feeds_are_never_split_across_batches(two_publishers: None) -> None:
     batches = plan_batches(4)
     assert sorted(sorted(b) for b in batches) == [[f"a{n}" for n in range(6)], [f"b{n}" for n in range(6)]]
     assert all(len({feed[0] for feed in batch}) == 1 for batch in batches)
 
 
-def test_two_workers_never_exceed_the_per_host_limit(two_publishers: dict[str, str], feed_server: FeedServer) -> None:
+def test_two_workers_never_exceed_the_per_host_limit(two_publishers: None, feed_server: FeedServer) -> None:
     """Each planned batch runs in a process of its own, all at once, as mapped tasks on two workers would."""
     feed_server.peak.clear()
     batches = plan_batches(4)
     code = "import json, sys; from pipeline.jobs import ingest_batch; print(json.dumps(ingest_batch(sys.argv[1:])))"
     workers = [
-        subprocess.Popen([sys.executable, "-c", code, *batch], env=two_publishers, stdout=subprocess.PIPE, text=True)
-        for batch in batches
+        subprocess.Popen([sys.executable, "-c", code, *batch], stdout=subprocess.PIPE, text=True) for batch in batches
     ]
     results = [json.loads(w.communicate(timeout=300)[0].strip().splitlines()[-1]) for w in workers]
     assert all(w.returncode == 0 for w in workers)

@@ -254,14 +254,15 @@ class ElasticsearchStore:
 
     def indices(self) -> list[str]:
         """The concrete indices behind the alias."""
-        return sorted(self._aliased())
-
-    def _aliased(self) -> dict[str, Any]:
-        """The indices behind the alias, with their alias properties ({} when there is no alias)."""
         try:
-            return dict(self.es.indices.get_alias(name=self.alias).body)
+            return sorted(self.es.indices.get_alias(name=self.alias).body)
         except NotFoundError:
-            return {}
+            return []
+
+    def _month(self, index: str) -> str | None:
+        """The month ("2026.11") of a monthly index, None for an index from before monthly indices."""
+        m = self.monthly.match(index)
+        return m.group(1) if m else None
 
     def _month_alias(self, month: str) -> str:
         """The write alias of a month ("2026.11"), its first index made (from the template) if it has none."""
@@ -278,12 +279,6 @@ class ElasticsearchStore:
     def alias_for(self, article: Article) -> str:
         """The write alias a new article goes to: its month's."""
         return self._month_alias(month_of(article.published_at, article.fetched_at))
-
-    def _write_alias(self, index: str | None, published_at: datetime, fetched_at: datetime) -> str:
-        """Where an article is written: the month of the index that holds it, else the month it is filed under."""
-        if index and (m := self.monthly.match(index)):
-            return self._month_alias(m.group(1))
-        return self._month_alias(month_of(published_at, fetched_at))
 
     def reindex(self, delete_old: bool = False) -> dict[str, Any]:
         """Copy everything into a new version of every month from the current template, without losing a write
@@ -304,8 +299,8 @@ class ElasticsearchStore:
                 versions[m.group(1)] = max(versions.get(m.group(1), 0), int(m.group(2)))
         months: dict[str, list[str]] = {}
         for index in current:
-            if m := self.monthly.match(index):
-                months.setdefault(m.group(1), []).append(index)
+            if month := self._month(index):
+                months.setdefault(month, []).append(index)
         targets: dict[str, str] = {}  # old monthly index -> its month's new version
         moves: list[dict[str, Any]] = []
         for month, olds in months.items():
@@ -351,9 +346,8 @@ class ElasticsearchStore:
         def copies() -> Iterator[dict[str, Any]]:
             for hit in helpers.scan(self.es, index=",".join(indices), query={"query": query}, size=500):
                 source = hit["_source"]
-                target = targets.get(hit["_index"]) or self._write_alias(
-                    None, datetime.fromisoformat(source["published_at"]), datetime.fromisoformat(source["fetched_at"])
-                )
+                published, fetched = (datetime.fromisoformat(source[k]) for k in ("published_at", "fetched_at"))
+                target = targets.get(hit["_index"]) or self._month_alias(month_of(published, fetched))
                 yield {"_op_type": "create", "_index": target, "_id": hit["_id"], "_source": source}
 
         for ok, item in helpers.streaming_bulk(
@@ -372,11 +366,11 @@ class ElasticsearchStore:
         index from before monthly indices holds every month and is never pruned: `es reindex` spreads it into
         months first. Returns the indices deleted (or, dry, that would be) and those that are not monthly."""
         indices = sorted(self.es.indices.get(index=f"{self.alias}-*", allow_no_indices=True).body)
-        dropped = [i for i in indices if (m := self.monthly.match(i)) and m.group(1) < keep_from]
+        dropped = [i for i in indices if (month := self._month(i)) and month < keep_from]
         if dropped and not dry_run:
             self.es.indices.delete(index=",".join(dropped))
             self._months.clear()
-        return {"deleted": dropped, "not_monthly": [i for i in indices if not self.monthly.match(i)]}
+        return {"deleted": dropped, "not_monthly": [i for i in indices if not self._month(i)]}
 
     # Articles -----------------------------------------------------------------------------------
 
@@ -420,9 +414,10 @@ class ElasticsearchStore:
                 results[article.id] = UpsertResult(article.id, "error", f"{type(exc).__name__}: {exc}")
                 continue
             where = hits[article.id]["_index"] if article.id in hits else None
-            target = self._write_alias(where, article.published_at, article.fetched_at)
+            month = self._month(where) if where else None  # a later version goes where the first one is
+            target = self._month_alias(month) if month else self.alias_for(article)
             actions.append({"_op_type": "index", "_index": target, "_id": article.id, "_source": source})
-            if where and not self.monthly.match(where):  # an older copy in an index from before monthly indices
+            if where and not month:  # an older copy in an index from before monthly indices: moved to its month
                 older[article.id] = where
         for ok, item in helpers.streaming_bulk(
             self.es,
@@ -464,7 +459,7 @@ class ElasticsearchStore:
                 index=self.alias, query={"ids": {"values": chunk}}, size=2 * len(chunk), source=source
             )
             for hit in response["hits"]["hits"]:
-                rank = (hit["_source"].get("indexed_at") or "", bool(self.monthly.match(hit["_index"])))
+                rank = (hit["_source"].get("indexed_at") or "", self._month(hit["_index"]) is not None)
                 if hit["_id"] not in found or rank > found[hit["_id"]]["rank"]:
                     found[hit["_id"]] = {**hit, "rank": rank}
         return found
