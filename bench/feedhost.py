@@ -4,16 +4,21 @@ client being measured do not share one interpreter. Prints the port, then serves
 
 Without --live the files are read once, at start. With --live each request reads the file as it is now, and a
 file NAME.status beside NAME (holding an HTTP status such as 503) makes NAME answer with that status instead:
-the load benchmark changes feeds and takes them down between cycles that way."""
+the load benchmark changes feeds and takes them down between cycles that way.
+
+With --hosts N the same files are served on N loopback addresses (127.0.0.1 to 127.0.0.N, one port), which
+Newswatch sees as N publishers: the scale run spreads its feeds over them."""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import subprocess
 import sys
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
 
 LAST_MODIFIED = formatdate(1_790_000_000, usegmt=True)
 
@@ -22,7 +27,12 @@ def _etag(body: bytes) -> str:
     return '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
 
 
-def serve(folder: Path, live: bool = False) -> None:
+def address(host: int) -> str:
+    """The loopback address of host number `host` (0: 127.0.0.1)."""
+    return str(ipaddress.IPv4Address("127.0.0.1") + host)
+
+
+def serve(folder: Path, live: bool = False, hosts: int = 1) -> None:
     files = {} if live else {f"/{p.name}": p.read_bytes() for p in folder.iterdir() if p.is_file()}
     etags = {path: _etag(body) for path, body in files.items()}
 
@@ -73,22 +83,27 @@ def serve(folder: Path, live: bool = False) -> None:
         request_queue_size = 256
         daemon_threads = True
 
-    httpd = Server(("127.0.0.1", 0), Handler)
-    print(httpd.server_address[1], flush=True)
-    httpd.serve_forever()
+    first = Server(("127.0.0.1", 0), Handler)
+    port = first.server_address[1]
+    for host in range(1, hosts):
+        Thread(target=Server((address(host), port), Handler).serve_forever, daemon=True).start()
+    print(port, flush=True)
+    first.serve_forever()
 
 
 class FeedHost:
     """The server above as a child process: `with FeedHost(folder) as host: host.url("feed.xml")`."""
 
-    def __init__(self, folder: Path, live: bool = False) -> None:
+    def __init__(self, folder: Path, live: bool = False, hosts: int = 1) -> None:
         self.folder = folder
         self.live = live
+        self.hosts = hosts
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
 
     def __enter__(self) -> FeedHost:
-        command = [sys.executable, "-m", "bench.feedhost", str(self.folder), *(["--live"] if self.live else [])]
+        command = [sys.executable, "-m", "bench.feedhost", str(self.folder), "--hosts", str(self.hosts)]
+        command += ["--live"] if self.live else []
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
@@ -99,9 +114,11 @@ class FeedHost:
             self.process.kill()
             self.process.wait()
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+    def url(self, name: str, host: int = 0) -> str:
+        return f"http://{address(host)}:{self.port}/{name}"
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), live="--live" in sys.argv[2:])
+    args = sys.argv[2:]
+    hosts = int(args[args.index("--hosts") + 1]) if "--hosts" in args else 1
+    serve(Path(sys.argv[1]), live="--live" in args, hosts=hosts)

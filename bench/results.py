@@ -126,6 +126,21 @@ def table(r: dict[str, Any]) -> str:
             r.get("load_down_poll_share"),
             "backoff: below 1",
         ),
+        (
+            "Celery, {scale_feeds} feeds on {scale_hosts} hosts, {scale_items_per_round:,} items a run, two workers",
+            _rate(r.get("scale_two_workers_articles_per_s"), "articles/s"),
+            "one worker, same run: " + _rate(r.get("scale_one_worker_articles_per_s"), "articles/s"),
+            r.get("scale_two_vs_one_worker_ratio"),
+            "2 cores shared by both",
+        ),
+        (
+            "Celery: a worker and an Elasticsearch node killed mid-run (make scale-test)",
+            f"{r.get('scale_run_with_kills_seconds')} s, tasks done again {r.get('scale_task_recover_seconds')} s "
+            f"after the kill, cluster green {r.get('scale_es_recover_seconds')} s after the node's restart",
+            "the two-worker run without kills",
+            r.get("scale_run_with_kills_vs_two_workers_ratio"),
+            f"{r.get('scale_checks_failed')} checks failed",
+        ),
     ]
     lines = [
         f"{r.get('date')}, {r.get('machine')}; {r.get('versions')}.",

@@ -25,7 +25,7 @@ RETRIES = {"retries": 3, "retry_delay": timedelta(minutes=1), "retry_exponential
 
 
 @dag(
-    schedule=os.environ.get("NEWSWATCH_INGEST_SCHEDULE", "*/15 * * * *"),
+    schedule=os.environ.get("NEWSWATCH_INGEST_SCHEDULE", "*/15 * * * *") or None,  # empty: only when triggered
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -6,9 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
 
 from bench import corpus, polling
 from bench.endtoend import measure
+from bench.feedhost import FeedHost
 from bench.results import RESULTS, table
 
 
@@ -50,3 +54,14 @@ def test_the_report_table_has_every_figure_of_the_last_run() -> None:
     rendered = table(results)
     for key in ("poll_ratio", "tagging_fast_ratio", "es_upsert_ratio", "end_to_end_sqlite_ratio", "growth_time_ratio"):
         assert f"| {results[key]} |" in rendered, key
+
+
+def test_the_feed_host_serves_one_folder_as_several_loopback_publishers(tmp_path: Path) -> None:
+    """The scale run spreads its feeds over loopback addresses so that ingest plans one batch per host."""
+    (tmp_path / "feed.xml").write_bytes(corpus.rss("feed", list(corpus.articles(2))))
+    with FeedHost(tmp_path, hosts=3) as host:
+        urls = [host.url("feed.xml", h) for h in range(3)]
+        assert [urlsplit(u).hostname for u in urls] == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+        bodies = {httpx.get(u).content for u in urls}
+        assert bodies == {(tmp_path / "feed.xml").read_bytes()}
+        assert httpx.get(host.url("other.xml", 2)).status_code == 404

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 
-from pipeline.config import PROJECT_DIR
+from pipeline.config import PROJECT_DIR, ElasticsearchSettings
+from pipeline.jobs import elasticsearch_from_connection
 
 SCHEMA = PROJECT_DIR / "tests" / "data" / "schemas" / "compose-spec.json"
 VARIABLE = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
@@ -45,6 +47,11 @@ def depends(service: dict[str, Any]) -> dict[str, str]:
     return {name: spec["condition"] for name, spec in (service.get("depends_on") or {}).items()}
 
 
+def enabled(compose: dict[str, Any], profile: str) -> set[str]:
+    """The services `COMPOSE_PROFILES=profile` runs: those without profiles and those of that profile."""
+    return {n for n, s in compose["services"].items() if not s.get("profiles") or profile in s["profiles"]}
+
+
 def test_compose_file_is_valid_against_the_spec(compose: dict[str, Any]) -> None:
     assert SCHEMA.exists(), f"the Compose schema is expected at {SCHEMA}"
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
@@ -73,8 +80,8 @@ def test_the_stack_has_its_services_each_with_a_health_check(compose: dict[str, 
 
 def test_dependency_order(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert depends(services["kibana"]) == {"elasticsearch": "service_healthy"}
-    assert depends(services["setup"]) == {"elasticsearch": "service_healthy"}
+    either = {"elasticsearch": "service_healthy", "es01": "service_healthy"}  # each optional: one per profile
+    assert depends(services["kibana"]) == depends(services["setup"]) == either
     assert depends(services["airflow"]) == {"elasticsearch": "service_healthy", "mailpit": "service_healthy"}
     assert depends(services["airflow-init"]) == {"postgres": "service_healthy"}
     for name in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
@@ -99,19 +106,82 @@ def test_profiles_pick_standalone_or_the_full_airflow(compose: dict[str, Any], e
     services = compose["services"]
     assert services["airflow"]["profiles"] == ["simple"]
     assert services["airflow"]["command"][-1].endswith("&& exec airflow standalone")
-    full = [n for n, s in services.items() if s.get("profiles") == ["full"]]
-    assert sorted(full) == [
+    full = enabled(compose, "full") - enabled(compose, "simple")
+    assert full == {
         "airflow-apiserver",
         "airflow-dag-processor",
         "airflow-init",
         "airflow-scheduler",
         "airflow-triggerer",
         "postgres",
-    ]
+    }
     always = {n for n, s in services.items() if not s.get("profiles")}
-    assert always == {"elasticsearch", "kibana", "mailpit", "setup"}
+    assert always == {"kibana", "mailpit", "setup"}
+    assert "elasticsearch" in enabled(compose, "simple") & enabled(compose, "full")
     assert env_example["COMPOSE_PROFILES"] == "simple"
     assert "postgresql" in services["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+
+
+@pytest.mark.parametrize("profile", ["simple", "full", "scale"])
+def test_each_profile_has_every_service_its_services_need(compose: dict[str, Any], profile: str) -> None:
+    """Compose refuses a project whose enabled service requires a disabled one; an optional dependency
+    (required: false) is skipped, so Kibana and setup wait for whichever Elasticsearch the profile runs."""
+    services, on = compose["services"], enabled(compose, profile)
+    for name in on:
+        for dependency, spec in (services[name].get("depends_on") or {}).items():
+            assert dependency in services, f"{name} depends on {dependency}, which does not exist"
+            assert dependency in on or spec.get("required") is False, f"{profile}: {name} needs {dependency}"
+    for name in ("kibana", "setup"):
+        assert set(depends(services[name])) & on, f"{profile}: {name} waits for no Elasticsearch"
+    stores = {"elasticsearch", "es01", "es02", "es03"} & on
+    assert stores == ({"es01", "es02", "es03"} if profile == "scale" else {"elasticsearch"})
+
+
+def test_scale_profile_runs_celery_workers_and_a_three_node_cluster(compose: dict[str, Any]) -> None:
+    services, on = compose["services"], enabled(compose, "scale")
+    assert {"redis", "postgres", "airflow-worker", "airflow-scale-scheduler", "airflow-scale-apiserver"} <= on
+    assert not {"airflow", "airflow-scheduler", "airflow-apiserver"} & on  # no second scheduler or executor
+    for name in on:
+        if name.startswith("airflow-"):
+            env = services[name]["environment"]
+            assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+            assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379"), name
+            assert "postgresql" in env["AIRFLOW__CELERY__RESULT_BACKEND"], name
+            assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith("http://airflow-scale-apiserver:"), name
+    connection = json.loads(
+        interpolate(
+            services["airflow-worker"]["environment"]["AIRFLOW_CONN_ELASTICSEARCH_DEFAULT"], {"ELASTIC_PASSWORD": "x"}
+        )
+    )
+    settings = elasticsearch_from_connection(
+        SimpleNamespace(**connection, port=None, schema=None, extra_dejson={}), ElasticsearchSettings()
+    )
+    assert settings.url == "http://es01:9200,http://es02:9200,http://es03:9200"  # the client knows every node
+    worker = services["airflow-worker"]
+    assert worker["command"] == "celery worker"
+    assert "ports" not in worker and "container_name" not in worker, "--scale airflow-worker=N needs neither"
+    assert "celery" in " ".join(worker["healthcheck"]["test"])
+    nodes = [services[f"es0{i}"] for i in (1, 2, 3)]
+    for i, node in enumerate(nodes, 1):
+        env = node["environment"]
+        assert env["node.name"] == f"es0{i}" and env["cluster.name"] == "newswatch" and "discovery.type" not in env
+        assert env["discovery.seed_hosts"] == env["cluster.initial_master_nodes"] == "es01,es02,es03"
+        assert env["xpack.security.enabled"] == "true" and env["xpack.security.transport.ssl.enabled"] == "true"
+        assert env["xpack.security.transport.ssl.key"] == f"certs/es0{i}/es0{i}.key"
+        assert depends(node) == {"es-certs": "service_completed_successfully"}
+        assert any(v.endswith(f"es0{i}-data:/usr/share/elasticsearch/data") for v in node["volumes"])
+    assert "es03" in services["es-certs"]["command"][-1] and services["es-certs"]["restart"] == "no"
+    assert nodes[0]["networks"]["default"]["aliases"] == ["elasticsearch"]  # the host everything else names
+
+
+def test_replicas_come_from_env_for_every_newswatch_container(
+    compose: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    """Setup and the DAGs' tasks apply the same replica count (the store sets it on every index it opens)."""
+    for name, service in compose["services"].items():
+        if name == "setup" or name.startswith("airflow"):
+            value = service["environment"]["NEWSWATCH_ELASTICSEARCH__REPLICAS"]
+            assert interpolate(value, env_example) == env_example["ES_REPLICAS"] == "0", name
 
 
 def test_security_is_on_and_every_secret_comes_from_env(compose: dict[str, Any], env_example: dict[str, str]) -> None:
@@ -174,14 +244,14 @@ def test_dockerfile_installs_exactly_the_locked_set() -> None:
     assert "en-core-web-sm" in (PROJECT_DIR / "requirements-airflow.txt").read_text()
 
 
-def test_both_airflow_profiles_import_the_fetch_pool_the_ingest_dag_uses(compose: dict[str, Any]) -> None:
+def test_every_airflow_profile_imports_the_fetch_pool_the_ingest_dag_uses(compose: dict[str, Any]) -> None:
     """The ingest tasks run in the pool of config/airflow/pools.json; a scheduler never runs a task whose pool
     does not exist, so every Airflow profile imports the file before it starts."""
     pools = json.loads((PROJECT_DIR / "config" / "airflow" / "pools.json").read_text(encoding="utf-8"))
     dag_source = (PROJECT_DIR / "dags" / "newswatch_ingest.py").read_text(encoding="utf-8")
     pool = re.search(r'NEWSWATCH_FETCH_POOL", "([^"]+)"', dag_source)
     assert pool and pool.group(1) in pools and pools[pool.group(1)]["slots"] >= 1
-    for name in ("airflow", "airflow-init"):
+    for name in ("airflow", "airflow-init", "airflow-scale-init"):
         command = " ".join(compose["services"][name]["command"])
         assert "airflow pools import /opt/newswatch/config/airflow/pools.json" in command, name
         assert command.index("db migrate") < command.index("pools import"), name

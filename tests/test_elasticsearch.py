@@ -32,6 +32,20 @@ def test_setup_is_idempotent(es: ElasticsearchStore) -> None:
     assert mapping["properties"]["title"]["fields"]["keyword"]["type"] == "keyword"
 
 
+def test_every_index_keeps_the_replicas_of_the_settings(es: ElasticsearchStore) -> None:
+    """Months, state and views alike: the state index holds the feeds' ETags and the alert ledger, so on a
+    cluster it must survive a node as the articles do. A changed setting reaches existing indices on setup."""
+    es.upsert([make(1)])
+    for replicas in (1, 0):
+        changed = ElasticsearchStore.from_settings(es.settings.model_copy(update={"replicas": replicas}))
+        indices = changed.es.indices.get_settings(index=f"{es.prefix}-*", name="index.number_of_replicas")
+        assert len(indices) >= 4  # a month, the state index and the two views
+        assert {name: v["settings"]["index"]["number_of_replicas"] for name, v in indices.items()} == dict.fromkeys(
+            indices, str(replicas)
+        )
+        changed.close()
+
+
 def test_setup_gives_an_older_index_the_fields_added_since(es: ElasticsearchStore) -> None:
     """An index made before events had frames (status, instrument, evidence) takes them on the next setup."""
     index = f"{es.alias}-2026.11-v1"  # the month of the article below

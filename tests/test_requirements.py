@@ -9,7 +9,14 @@ import pytest
 from pipeline.config import PROJECT_DIR, ConfigError
 from pipeline.tagging import FULL_MODELS, full_model
 
-LOCKS = ["requirements", "requirements-airflow", "requirements-dev", "requirements-bench", "requirements-audit"]
+LOCKS = [
+    "requirements",
+    "requirements-airflow",
+    "requirements-dev",
+    "requirements-bench",
+    "requirements-audit",
+    "requirements-scale",
+]
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)(?: ;.*?)? \\$")
 
 

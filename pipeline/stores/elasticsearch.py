@@ -205,11 +205,11 @@ class ElasticsearchStore:
             if self.es.indices.exists(index=self.state_index):
                 report["state"] = "exists"
             else:
-                state = json.loads((es_config_dir() / "state-index.json").read_text(encoding="utf-8"))
-                self.es.indices.create(index=self.state_index, **state)
+                self.es.indices.create(index=self.state_index, **self._index_body("state-index.json"))
                 report["state"] = f"created {self.state_index}"
             for namespace, (suffix, mapping_file) in VIEWS.items():
                 report[suffix] = self._setup_view(self.views[namespace], mapping_file)
+            report["replicas"] = self._set_replicas()
         except BadRequestError as exc:
             if "resource_already_exists_exception" not in str(exc):
                 raise StoreError(f"Elasticsearch refused the setup: {exc}") from None
@@ -217,9 +217,25 @@ class ElasticsearchStore:
         report["analyzer"] = self.analyzer or "english"
         return report
 
+    def _index_body(self, mapping_file: str) -> dict[str, Any]:
+        """An index's body from its file in config/elasticsearch, with the replicas of the settings."""
+        body = json.loads((es_config_dir() / mapping_file).read_text(encoding="utf-8"))
+        body.setdefault("settings", {})["number_of_replicas"] = self.settings.replicas
+        return body
+
+    def _set_replicas(self) -> str:
+        """Every index of this prefix (months, state, views) keeps `replicas` copies of each shard: a changed
+        setting applies to the existing indices too (the state index holds the feeds' and alerts' records, so it
+        must survive a node as the articles do)."""
+        self.es.indices.put_settings(
+            index=[self.alias, self.state_index, *self.views.values()],
+            settings={"index": {"number_of_replicas": self.settings.replicas}},
+        )
+        return str(self.settings.replicas)
+
     def _setup_view(self, index: str, mapping_file: str) -> str:
         """Create a searchable view index from its mapping file, or give an existing one the new fields."""
-        body = json.loads((es_config_dir() / mapping_file).read_text(encoding="utf-8"))
+        body = self._index_body(mapping_file)
         if not self.es.indices.exists(index=index):
             self.es.indices.create(index=index, **body)
             return f"created {index}"
