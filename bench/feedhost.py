@@ -7,18 +7,24 @@ file NAME.status beside NAME (holding an HTTP status such as 503) makes NAME ans
 the load benchmark changes feeds and takes them down between cycles that way.
 
 With --hosts N the same files are served on N loopback addresses (127.0.0.1 to 127.0.0.N, one port), which
-Newswatch sees as N publishers: the scale run spreads its feeds over them."""
+Newswatch sees as N publishers: the scale run spreads its feeds over them. With --delay S every answer takes S
+seconds more, as a distant publisher's would. The host counts the requests in flight per address; GET /_peaks
+answers the highest count each address has seen, as JSON (the scale run checks the per-host limit with it)."""
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import subprocess
 import sys
+import time
+import urllib.request
+from collections import Counter
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
+from threading import Lock, Thread
 
 LAST_MODIFIED = formatdate(1_790_000_000, usegmt=True)
 
@@ -32,9 +38,10 @@ def address(host: int) -> str:
     return str(ipaddress.IPv4Address("127.0.0.1") + host)
 
 
-def serve(folder: Path, live: bool = False, hosts: int = 1) -> None:
+def serve(folder: Path, live: bool = False, hosts: int = 1, delay: float = 0.0) -> None:
     files = {} if live else {f"/{p.name}": p.read_bytes() for p in folder.iterdir() if p.is_file()}
     etags = {path: _etag(body) for path, body in files.items()}
+    lock, in_flight, peaks = Lock(), Counter[str](), Counter[str]()
 
     def current(path: str) -> tuple[int, bytes | None, str]:
         """(status, body, etag) of a path now."""
@@ -57,6 +64,29 @@ def serve(folder: Path, live: bool = False, hosts: int = 1) -> None:
             pass
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path == "/_peaks":
+                with lock:
+                    self.answer(200, json.dumps(peaks).encode(), "application/json")
+                return
+            where = self.server.server_address[0]
+            with lock:
+                in_flight[where] += 1
+                peaks[where] = max(peaks[where], in_flight[where])
+            try:
+                time.sleep(delay)
+                self.feed()
+            finally:
+                with lock:
+                    in_flight[where] -= 1
+
+        def answer(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def feed(self) -> None:
             status, body, etag = current(self.path)
             if body is None:
                 self.send_response(status)
@@ -94,15 +124,17 @@ def serve(folder: Path, live: bool = False, hosts: int = 1) -> None:
 class FeedHost:
     """The server above as a child process: `with FeedHost(folder) as host: host.url("feed.xml")`."""
 
-    def __init__(self, folder: Path, live: bool = False, hosts: int = 1) -> None:
+    def __init__(self, folder: Path, live: bool = False, hosts: int = 1, delay: float = 0.0) -> None:
         self.folder = folder
         self.live = live
         self.hosts = hosts
+        self.delay = delay
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
 
     def __enter__(self) -> FeedHost:
         command = [sys.executable, "-m", "bench.feedhost", str(self.folder), "--hosts", str(self.hosts)]
+        command += ["--delay", str(self.delay)]
         command += ["--live"] if self.live else []
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
@@ -117,8 +149,14 @@ class FeedHost:
     def url(self, name: str, host: int = 0) -> str:
         return f"http://{address(host)}:{self.port}/{name}"
 
+    def peaks(self) -> dict[str, int]:
+        """The most requests each address has had in flight at once."""
+        with urllib.request.urlopen(self.url("_peaks"), timeout=10) as response:
+            return json.load(response)
+
 
 if __name__ == "__main__":
     args = sys.argv[2:]
     hosts = int(args[args.index("--hosts") + 1]) if "--hosts" in args else 1
-    serve(Path(sys.argv[1]), live="--live" in args, hosts=hosts)
+    delay = float(args[args.index("--delay") + 1]) if "--delay" in args else 0.0
+    serve(Path(sys.argv[1]), live="--live" in args, hosts=hosts, delay=delay)

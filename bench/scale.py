@@ -52,6 +52,7 @@ from elasticsearch import Elasticsearch, helpers
 from bench.corpus import article, rss
 from bench.feedhost import FeedHost
 from bench.results import save, write_report
+from pipeline.config import load_settings
 from tests.smtpserver import SmtpServer, start
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -277,7 +278,8 @@ class Run:
         say(f"Elasticsearch cluster {CLUSTER}: 2 nodes, node-1 at {self.es_url}")
         self.feeds_dir = self.work / "feeds"
         self.feeds_dir.mkdir()
-        self.host = self.stack.enter_context(FeedHost(self.feeds_dir, live=True, hosts=self.args.hosts))
+        host = FeedHost(self.feeds_dir, live=True, hosts=self.args.hosts, delay=self.args.delay)
+        self.host = self.stack.enter_context(host)
         self.smtp = start(SmtpServer())
         self.stack.callback(self.smtp.stop)
         self.write_feeds_file()
@@ -494,6 +496,14 @@ class Run:
         self.figures["scale_articles_stored"] = sum(stored.values())
         self.check(not missing, f"every published item stored ({len(self.links)} items, {len(missing)} missing)")
         self.check(not twice, f"no item stored twice ({len(twice)} twice)")
+        peaks = self.host.peaks()
+        limit = load_settings().http.per_host_concurrency
+        self.figures["scale_peak_requests_per_host"] = max(peaks.values())
+        self.check(
+            len(peaks) == self.args.hosts and max(peaks.values()) == limit,
+            f"per-host limit held across both workers: at most {max(peaks.values())} requests in flight at one "
+            f"host (limit {limit}; {len(peaks)} hosts polled)",
+        )
         mailed = Counter(str(m["Message-ID"]) for m in self.smtp.messages)
         records = self.alert_records()
         sent = [r for r in records if r.status == "sent"]
@@ -577,6 +587,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=500, help="feeds (default 500)")
     parser.add_argument("--hosts", type=int, default=25, help="loopback publishers the feeds are spread over")
     parser.add_argument("--items", type=int, default=4, help="new items per feed and round")
+    parser.add_argument("--delay", type=float, default=0.2, help="seconds each feed takes to answer")
     parser.add_argument("--node-down", type=float, default=30, help="seconds node-2 stays down")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds a run may take")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs) afterwards")

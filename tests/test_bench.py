@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -65,3 +66,13 @@ def test_the_feed_host_serves_one_folder_as_several_loopback_publishers(tmp_path
         bodies = {httpx.get(u).content for u in urls}
         assert bodies == {(tmp_path / "feed.xml").read_bytes()}
         assert httpx.get(host.url("other.xml", 2)).status_code == 404
+
+
+def test_the_feed_host_counts_requests_in_flight_per_address(tmp_path: Path) -> None:
+    (tmp_path / "feed.xml").write_bytes(corpus.rss("feed", list(corpus.articles(1))))
+    with FeedHost(tmp_path, hosts=2, delay=0.5) as host:
+        with ThreadPoolExecutor(3) as pool:
+            statuses = list(pool.map(lambda _: httpx.get(host.url("feed.xml", 1)).status_code, range(3)))
+        assert statuses == [200, 200, 200]
+        httpx.get(host.url("feed.xml", 0))
+        assert host.peaks() == {"127.0.0.2": 3, "127.0.0.1": 1}
