@@ -322,7 +322,9 @@ def _frame(
         etype == "intent"
         and reader is not None
         and status not in ("failed", "earlier")
-        and reader.joint_outcome(span, t_start - span.start, _offsets(sentence, "anaphora"), title=sentence.title)
+        and reader.joint_outcome(
+            span, t_start - span.start, _offsets(sentence, "anaphora"), sentence.title, _country_offsets(span)
+        )
     ):
         etype, status, status_rule = "dialogue", "held", "parse:joint_outcome"  # a pledge made together
     if etype == "intent":
@@ -355,6 +357,16 @@ def _frame(
         confidence=round(max(confidence, 0.1), 2),
         evidence=Evidence(trigger=candidate.rule, status=status_rule, concept=concept),
     )
+
+
+def _country_offsets(span: Span) -> dict[int, str]:
+    """Offset from the sentence's start -> country code, for each token of a country named in it."""
+    return {
+        i - span.start: country.label_
+        for country in span.doc.spans["countries"]
+        if span.start <= country.start and country.end <= span.end
+        for i in range(country.start, country.end)
+    }
 
 
 def _offsets(sentence: Sentence, label: str) -> list[int]:

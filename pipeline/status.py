@@ -77,12 +77,19 @@ class StatusReader:
             self._parsed = (key, self.parse(sentence))
         return self._parsed[1]
 
-    def joint_outcome(self, sentence: Span, trigger: int, joint_words: list[int], title: bool = False) -> bool:
+    def joint_outcome(
+        self,
+        sentence: Span,
+        trigger: int,
+        joint_words: list[int],
+        title: bool = False,
+        countries: dict[int, str] | None = None,
+    ) -> bool:
         """Whether the pledge at `trigger` was made together: it hangs on a joint-outcome verb (config
         `joint_outcome_verbs`) reported as done (simple past, the perfect of `joint_outcome_perfect`, or a
-        headline's present) whose
-        subject is two coordinated parties or holds one of `joint_words` (token offsets of "the two
-        ministers" and the like)."""
+        headline's present) whose subject is two coordinated parties, holds one of `joint_words` (token
+        offsets of "the two ministers" and the like), or names two countries (`countries`: token offset ->
+        country code; "U.S., Pakistan Presidents Agree ...")."""
         doc = self._parse(sentence)
         verb = doc[trigger]
         for _ in range(6):
@@ -102,12 +109,15 @@ class StatusReader:
             or (title and verb.tag_ in ("VBZ", "VBP") and not auxiliaries)
         ):
             return False
-        subject = next((c for c in verb.children if c.dep_ == "nsubj"), None)
-        if subject is None:
-            return False
-        inside = _phrase(subject, CLAUSE_DEPS | {"relcl", "acl"})  # "the minister, who met X and Y, vowed"
-        return any(t.dep_ == "conj" and t.pos_ in ("PROPN", "NOUN") for t in inside) or any(
-            t.i in joint_words for t in inside
+        # "U.S., Kenya Leaders Agree": the parser may take "U.S." for a second subject or a modifier before the verb
+        subjects = [c for c in verb.children if c.dep_ == "nsubj" or (c.dep_ == "npadvmod" and c.i < verb.i)]
+        # "the minister, who met X and Y, vowed": the clauses inside a subject are not the subject
+        inside = [t for subject in subjects for t in _phrase(subject, CLAUSE_DEPS | {"relcl", "acl"})]
+        named = {(countries or {})[t.i] for t in inside if t.i in (countries or {})}
+        return (
+            any(t.dep_ == "conj" and t.pos_ in ("PROPN", "NOUN") for t in inside)
+            or any(t.i in joint_words for t in inside)
+            or len(named) >= 2
         )
 
 

@@ -222,6 +222,12 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             [("dialogue", "KE-SO", "held")],
         ),
         ("", "Kenya and Somalia have committed to fighting al-Shabaab together.", [("intent", "KE-SO", "proposed")]),
+        # a headline's subject naming both parties is joint too, however the parser attaches "U.S."
+        (
+            "U.S., Kenya Leaders Agree to Widen Fight Against Terrorism",
+            "Officials gave no details.",
+            [("dialogue", "KE-US", "held")],
+        ),
         (
             "",
             "Ghana and Burkina Faso have reaffirmed their commitment to fight terrorism together.",
