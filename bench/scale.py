@@ -53,7 +53,7 @@ from bench.corpus import article, rss
 from bench.feedhost import FeedHost
 from bench.results import save, write_report
 from pipeline.config import load_settings
-from tests.smtpserver import SmtpServer, start
+from tests.smtpserver import SmtpServer, free_port, start
 
 PROJECT = Path(__file__).resolve().parent.parent
 ES_NODE = PROJECT / "scripts" / "es-test-node"
@@ -63,12 +63,6 @@ CLUSTER = "newswatch-scale"
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
