@@ -190,7 +190,8 @@ def plot(r: dict[str, Any]) -> Path | None:
     return PLOT
 
 
-def write_report() -> list[Path]:
+def write_report(with_plot: bool = True) -> list[Path]:
+    """bench/results.md and, `with_plot` (matplotlib, from requirements-bench.txt), bench/growth.png."""
     data = json.loads(RESULTS.read_text())
     REPORT.write_text(table(data))
-    return [REPORT] + ([p] if (p := plot(data)) else [])
+    return [REPORT] + ([p] if with_plot and (p := plot(data)) else [])

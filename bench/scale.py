@@ -602,7 +602,7 @@ def main() -> None:
     for key, value in sorted(run.figures.items()):
         print(f"{key:44} {value}")
     print(f"written to {path}")
-    for report in write_report():
+    for report in write_report(with_plot=False):  # the scale venv has no matplotlib
         print(f"written to {report}")
     if args.keep or run.failures:
         say(f"logs in {work}")
