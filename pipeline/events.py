@@ -323,7 +323,7 @@ def _frame(
         and reader is not None
         and status not in ("failed", "earlier")
         and reader.joint_outcome(
-            span, t_start - span.start, _offsets(sentence, "anaphora"), sentence.title, _country_offsets(span)
+            span, t_start - span.start, _offsets(sentence, "anaphora"), _country_offsets(span), title=sentence.title
         )
     ):
         etype, status, status_rule = "dialogue", "held", "parse:joint_outcome"  # a pledge made together

@@ -82,8 +82,8 @@ class StatusReader:
         sentence: Span,
         trigger: int,
         joint_words: list[int],
+        countries: dict[int, str],
         title: bool = False,
-        countries: dict[int, str] | None = None,
     ) -> bool:
         """Whether the pledge at `trigger` was made together: it hangs on a joint-outcome verb (config
         `joint_outcome_verbs`) reported as done (simple past, the perfect of `joint_outcome_perfect`, or a
@@ -113,7 +113,7 @@ class StatusReader:
         subjects = [c for c in verb.children if c.dep_ == "nsubj" or (c.dep_ == "npadvmod" and c.i < verb.i)]
         # "the minister, who met X and Y, vowed": the clauses inside a subject are not the subject
         inside = [t for subject in subjects for t in _phrase(subject, CLAUSE_DEPS | {"relcl", "acl"})]
-        named = {(countries or {})[t.i] for t in inside if t.i in (countries or {})}
+        named = {countries[t.i] for t in inside if t.i in countries}
         return (
             any(t.dep_ == "conj" and t.pos_ in ("PROPN", "NOUN") for t in inside)
             or any(t.i in joint_words for t in inside)
