@@ -82,6 +82,7 @@ class EventRules(BaseModel):
     domestic_meetings: list[str] = []
     held_prepositions: frozenset[str] = frozenset()
     subject_pronouns: list[str]
+    plural_pronouns: list[str] = []
     place_prepositions: frozenset[str]
     place_nouns: frozenset[str]
     place_determiners: frozenset[str]
@@ -118,6 +119,7 @@ class EventRules(BaseModel):
             "old": self.old,
             "anaphora": self.anaphora,
             "subject_pronoun": self.subject_pronouns,
+            "plural_pronoun": self.plural_pronouns,
             "planned": self.planned_words,
             "proposed": self.proposed_words,
             "first_person": self.first_person,

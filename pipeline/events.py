@@ -69,9 +69,13 @@ def candidates(
     )
     # the headline's meeting had the speaker's government as a third party: the two's talks are that meeting
     three_met = len(headline) == 2 and _speaker_third(sentences[0], headline, speaks_for)
+    before: list[str] = []  # the distinct countries the sentence before named
     for n, sentence in enumerate(sentences):
         named = [code for code, _, located in sentence.countries if not located]
         parties, via = _parties(sentence, named, history)
+        if not named and len(before) == 2 and "plural_pronoun" in sentence.terms:
+            parties, via = before, True  # "Bush met Blair. After talks they vowed ...": "they" are the two
+        before = list(dict.fromkeys(named))
         if len(parties) == 1 and speaks_for and parties[0] != speaks_for and "first_person" in sentence.terms:
             parties, via = [parties[0], speaks_for], True  # "I met President Zardari" in a State Department page
         if len(parties) > 2 and len(headline) == 2 and set(headline) <= set(parties):

@@ -420,6 +420,21 @@ def test_an_opening_he_is_the_person_named_before() -> None:
     assert events(tagger, text) == []
 
 
+def test_they_are_the_two_named_in_the_sentence_before() -> None:
+    tagger = get_tagger("full", str(PROJECT_DIR / "config"))
+    text = (
+        "President Bush got a boost Wednesday from British Prime Minister Tony Blair. "
+        "After talks at the White House they vowed to defeat the terrorist networks."
+    )
+    assert events(tagger, text) == [("dialogue", "GB-US", "held")]
+    # only the sentence right before counts, and only when it named exactly two
+    text = (
+        "Britain, France and Germany condemned the bombing. "
+        "After talks in London they vowed to defeat the terrorist networks."
+    )
+    assert events(tagger, text) == []
+
+
 def test_fast_mode_reads_a_failure_verb_that_makes_the_frame(tagger: Tagger) -> None:
     """Without a parse, "talks ... stalled" is failed even when the verb is far from "talks"."""
     text = (
