@@ -280,6 +280,13 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             "information on terrorist groups.",
             [("dialogue", "SG-TH", "held")],
         ),
+        # an offer made "in talks": the talks took place
+        (
+            "",
+            "Deputy Secretary of State Richard Armitage made the offer in talks in Riyadh with Saudi Arabia's Crown "
+            "Prince Abdullah on terrorism.",
+            [("dialogue", "SA-US", "held")],
+        ),
     ],
 )
 def test_status_read_from_the_parse(title: str, text: str, expected: list[tuple[str, str, str]]) -> None:
