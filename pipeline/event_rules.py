@@ -7,7 +7,8 @@ from typing import Any
 
 import spacy
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from spacy.matcher import PhraseMatcher
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from pipeline.config import config_dir, load_model
@@ -91,6 +92,7 @@ class EventRules(BaseModel):
     first_person: list[str]
     with_speaker: list[str]
     sentence_final_abbreviations: list[str]
+    term_patterns: dict[str, list[list[dict[str, Any]]]] = {}
 
     @model_validator(mode="after")
     def _known_names(self) -> EventRules:
@@ -108,6 +110,14 @@ class EventRules(BaseModel):
         missing = set(self.types) - set(self.default_instruments)
         if missing:
             raise ValueError(f"default_instruments: no default for {sorted(missing)}")
+        unknown = set(self.term_patterns) - set(self.term_lists())
+        if unknown:
+            raise ValueError(f"term_patterns: unknown label(s) {sorted(unknown)}; known: {sorted(self.term_lists())}")
+        for label, patterns in self.term_patterns.items():
+            try:
+                Matcher(Vocab(), validate=True).add(label, patterns)
+            except ValueError as err:
+                raise ValueError(f"term_patterns.{label}: not a spaCy Matcher pattern: {err}") from None
         return self
 
     def term_lists(self) -> dict[str, list[str]]:
@@ -140,11 +150,20 @@ def load_event_rules(path: Path | None = None) -> EventRules:
     return load_model(EventRules, path or config_dir() / "events.yaml")
 
 
-def term_matcher(vocab: Vocab, rules: EventRules) -> PhraseMatcher:
-    """A PhraseMatcher over every word list of the rules. Build it outside any memory zone: its labels
-    must stay in the vocab's string store."""
-    tokenizer = spacy.blank("en").tokenizer
-    matcher = PhraseMatcher(vocab, attr="LOWER")
-    for label, words in rules.term_lists().items():
-        matcher.add(label, [tokenizer(w.lower()) for w in words])
-    return matcher
+class TermMatcher:
+    """Every word list of the rules (a PhraseMatcher on lower-cased tokens) and their token patterns
+    (`term_patterns`, a Matcher), under the same labels. Build it outside any memory zone: its labels must
+    stay in the vocab's string store."""
+
+    def __init__(self, vocab: Vocab, rules: EventRules) -> None:
+        tokenizer = spacy.blank("en").tokenizer
+        self.phrases = PhraseMatcher(vocab, attr="LOWER")
+        for label, words in rules.term_lists().items():
+            self.phrases.add(label, [tokenizer(w.lower()) for w in words])
+        self.patterns = Matcher(vocab)
+        for label, patterns in rules.term_patterns.items():
+            self.patterns.add(label, patterns)
+
+    def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
+        """(label id, start, end) of every match, in order."""
+        return sorted([*self.phrases(doc), *self.patterns(doc)], key=lambda m: (m[1], m[2]))

@@ -1,10 +1,10 @@
 """Bilateral event frames (agreement, dialogue, material, intent) between exactly two countries.
 
-The words and patterns are data (config/events.yaml, validated by pipeline.event_rules). A PhraseMatcher
-over lower-cased tokens finds each sentence's event words; a sentence with exactly two countries and a
-trigger is a candidate. A candidate's
-frame gets its instrument from the words, and its status (signed, held, planned, proposed, failed, earlier)
-from the dependency parse when one is given (full mode: pipeline.status), else from word windows (fast mode).
+The words and patterns are data (config/events.yaml, validated by pipeline.event_rules). A TermMatcher
+(word lists over lower-cased tokens, and token patterns) finds each sentence's event words; a sentence with
+exactly two countries and a trigger is a candidate. A candidate's frame gets its instrument from the words,
+and its status (signed, held, planned, proposed, failed, earlier) from the dependency parse when one is given
+(full mode: pipeline.status), else from word windows (fast mode).
 One happening is one event: per country pair, the strongest frame of the article wins.
 """
 
@@ -15,10 +15,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, Token
 
-from pipeline.event_rules import EventRules
+from pipeline.event_rules import EventRules, TermMatcher
 from pipeline.models import ALERT_TYPES, EVENT_TYPES, LISTED_STATUSES, NEW_STATUSES, Event, Evidence, done_status
 from pipeline.taxonomy import Taxonomy
 
@@ -57,7 +56,7 @@ class Candidate:
 
 
 def candidates(
-    title_doc: Doc, text_doc: Doc, rules: EventRules, matcher: PhraseMatcher, speaks_for: str | None = None
+    title_doc: Doc, text_doc: Doc, rules: EventRules, matcher: TermMatcher, speaks_for: str | None = None
 ) -> list[Candidate]:
     """Every sentence of the title and text that names two parties and carries a trigger, in order, then
     the article's own frame when no sentence names both parties (see _article_candidates)."""
@@ -160,7 +159,7 @@ def detect_events(
     title_doc: Doc,
     text_doc: Doc,
     rules: EventRules,
-    matcher: PhraseMatcher,
+    matcher: TermMatcher,
     taxonomy: Taxonomy,
     relevance: float,
     year: int | None,
@@ -201,7 +200,7 @@ def _strength(event: Event, rules: EventRules) -> tuple[int, int, float]:
     return rules.status_strength[event.status], -TYPE_ORDER.index(event.type), event.confidence
 
 
-def split_sentences(title_doc: Doc, text_doc: Doc, matcher: PhraseMatcher, rules: EventRules) -> list[Sentence]:
+def split_sentences(title_doc: Doc, text_doc: Doc, matcher: TermMatcher, rules: EventRules) -> list[Sentence]:
     """The title as one sentence, then the text's sentences, each with its event words and countries (a
     country inside a group's name, such as "Islamic State of Iraq and Syria", is none)."""
     out: list[Sentence] = []

@@ -36,7 +36,7 @@ from spacy.vocab import Vocab
 
 from pipeline.config import ConfigError, TaggingSettings
 from pipeline.countries import Form, load_gazetteer
-from pipeline.event_rules import EventRules, load_event_rules, term_matcher
+from pipeline.event_rules import EventRules, TermMatcher, load_event_rules
 from pipeline.events import detect_events
 from pipeline.models import Article, Event, Mention
 from pipeline.status import StatusReader
@@ -238,7 +238,7 @@ class Tagger:
             config_dir, self.model.vocab if self.model else None, self.rules.sentence_final_abbreviations
         )
         self.taxonomy: Taxonomy = self.nlp.get_pipe("newswatch_taxonomy").taxonomy
-        self.event_terms = term_matcher(self.nlp.vocab, self.rules)
+        self.event_terms = TermMatcher(self.nlp.vocab, self.rules)
         self.status_reader = StatusReader(self.nlp.vocab, self.rules, self.parse) if self.model else None
         self.batch_size = batch_size
         self.entities_min_relevance = entities_min_relevance

@@ -99,6 +99,14 @@ def test_settings_precedence_and_errors(tmp_path: Path, monkeypatch: pytest.Monk
         (lambda d: d["instruments"].update(treaty={"mou": ["mou"]}), r"unknown event type\(s\) \['treaty'\]"),
         (lambda d: d["status_strength"].pop("earlier"), r"status_strength: give every status"),
         (lambda d: d.update(place_nouns="border"), r"place_nouns: Input should be a valid"),
+        (
+            lambda d: d["term_patterns"].update(talks=[[{"LOWER": "talks"}]]),
+            r"term_patterns: unknown label\(s\) \['talks'\]",
+        ),
+        (
+            lambda d: d["term_patterns"]["dialogue.phrases"][0][0].update(LOWEST="after"),
+            r"term_patterns.dialogue.phrases: not a spaCy Matcher pattern",
+        ),
     ],
 )
 def test_event_rules_errors_name_the_file_and_entry(tmp_path: Path, change: object, message: str) -> None:

@@ -280,6 +280,20 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             "information on terrorist groups.",
             [("dialogue", "SG-TH", "held")],
         ),
+        # talks after "after" with words between (config term_patterns): they took place
+        (
+            "",
+            "China and the United States will improve cooperation on fighting terrorism, China's foreign ministry "
+            "said after a leaders' summit in Washington.",
+            [("dialogue", "CN-US", "held")],
+        ),
+        # a country that names a currency is no party: the meeting was the coalition's
+        (
+            "",
+            "During the meeting Malaysia's foreign minister announced a contribution of U.S. $1 million to "
+            "territories freed from Islamic State.",
+            [],
+        ),
         # an offer made "in talks": the talks took place
         (
             "",
