@@ -111,7 +111,13 @@ class TaxonomyMatcher:
 
 
 class CountryMatcher:
-    """Matches country names, short forms, demonyms, capitals and hyphen prefixes; doc.spans["countries"]."""
+    """Matches country names, short forms, demonyms, capitals, hyphen prefixes and officials;
+    doc.spans["countries"].
+
+    Officials follow news style: a two-word name also matches with a middle initial ("Alberto R.
+    Gonzales" for "Alberto Gonzales"), and once a document has named an official in full, the last word
+    of the name alone names the same government further on ("Condoleezza Rice ... Rice and Downer met").
+    """
 
     def __init__(self, nlp: Language, name: str, countries_path: str | None = None) -> None:
         self.name = name
@@ -119,10 +125,13 @@ class CountryMatcher:
         self.insensitive = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.exact = PhraseMatcher(nlp.vocab, attr="ORTH")
         self.prefixes = Matcher(nlp.vocab)
-        self.kind: dict[tuple[str, str], str] = {}
+        self.initials = Matcher(nlp.vocab)  # officials' names with a middle initial
         grouped: dict[tuple[str, bool, str], list[Doc]] = {}
         for form in forms:
             key = f"{form.code}|{form.kind}"
+            if form.kind == "official" and len(words := form.text.split()) == 2:
+                initial = {"TEXT": {"REGEX": r"^[A-Z]\.$"}}
+                self.initials.add(key, [[{"ORTH": words[0]}, initial, {"ORTH": words[1]}]])
             if form.kind == "prefix":
                 attr = "ORTH" if form.exact else "LOWER"
                 text = form.text if form.exact else form.text.lower()
@@ -139,7 +148,7 @@ class CountryMatcher:
 
     def match(self, doc: Doc) -> list[Span]:
         spans = []
-        for match_id, start, end in [*self.insensitive(doc), *self.exact(doc)]:
+        for match_id, start, end in [*self.insensitive(doc), *self.exact(doc), *self.initials(doc)]:
             code, kind = doc.vocab.strings[match_id].split("|")
             spans.append(Span(doc, start, end, label=code, kb_id=kind))
         for match_id, start, end in self.prefixes(doc):
@@ -149,7 +158,26 @@ class CountryMatcher:
         return spans
 
     def set_annotations(self, doc: Doc, spans: list[Span]) -> None:
-        doc.spans["countries"] = filter_spans(spans)
+        found = filter_spans(spans)
+        doc.spans["countries"] = sorted(found + surnames(doc, found), key=lambda s: s.start)
+
+
+def surnames(doc: Doc, found: list[Span]) -> list[Span]:
+    """The last word of an official named in full ("Condoleezza Rice") where it stands alone after that
+    name in the document ("Rice said"): a span of the official's country for each such word."""
+    first_seen: dict[str, tuple[int, str]] = {}
+    for span in found:
+        last = span[-1].text
+        if span.kb_id_ == "official" and len(span) > 1 and last.istitle() and not span[-1].is_stop:
+            first_seen.setdefault(last, (span.end, span.label_))
+    if not first_seen:
+        return []
+    covered = {i for span in found for i in range(span.start, span.end)}
+    return [
+        Span(doc, token.i, token.i + 1, label=first_seen[token.text][1], kb_id="official")
+        for token in doc
+        if token.text in first_seen and token.i >= first_seen[token.text][0] and token.i not in covered
+    ]
 
 
 @Language.factory("newswatch_taxonomy", default_config={"taxonomy_path": None})

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.config import PROJECT_DIR, ConfigError
 from pipeline.countries import load_gazetteer
-from pipeline.tagging import Tagger, get_tagger
+from pipeline.tagging import Tagger, build_nlp, get_tagger
 from pipeline.taxonomy import load_taxonomy
 
 REQUIRED = {
@@ -77,6 +77,24 @@ def test_gazetteer_has_names_short_forms_demonyms_capitals_prefixes() -> None:
         ("Sino", "CN", "prefix"),
     ]:
         assert expected in forms
+
+
+def test_officials_with_a_middle_initial_and_by_surname_after_the_full_name() -> None:
+    """News names an official in full once, then by surname: the surname names the government only
+    after the full name in the same document, and never when it is a common word ("in May")."""
+    nlp = build_nlp(str(PROJECT_DIR / "config"))
+
+    def named(text: str) -> list[tuple[str, str]]:
+        doc = nlp(text)
+        return [(s.text, s.label_) for s in doc.spans["countries"]]
+
+    assert named("Attorney General Alberto R. Gonzales arrived.") == [("Alberto R. Gonzales", "US")]
+    assert named("Rice spoke first. Condoleezza Rice met Downer; Rice said so.") == [
+        ("Condoleezza Rice", "US"),
+        ("Downer", "AU"),
+        ("Rice", "US"),
+    ]
+    assert named("Theresa May flew to India in May.") == [("Theresa May", "GB"), ("India", "IN")]
 
 
 @pytest.fixture(scope="module", params=["fast", "full"])
