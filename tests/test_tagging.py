@@ -123,6 +123,15 @@ def events(tagger: Tagger, text: str, title: str = "", year: int = 2026) -> list
             [("dialogue", "PK-US", "planned")],
         ),
         ("Pak-US counterterrorism dialogue concludes in Washington.", [("dialogue", "PK-US", "held")]),
+        # an agreement reached is the outcome of talks, not an instrument signed
+        (
+            "Malaysia and Thailand reached an agreement on Monday to share intelligence on militants.",
+            [("dialogue", "MY-TH", "held")],
+        ),
+        (
+            "The agreement on border security was reached by Malaysia and Thailand on Monday.",
+            [("dialogue", "MY-TH", "held")],
+        ),
         ("The Sino-Pak security pact was signed in Beijing on Tuesday.", [("agreement", "CN-PK", "signed")]),
         ("Officials signed the US-Malaysia extradition treaty on Friday.", [("agreement", "MY-US", "signed")]),
         (
