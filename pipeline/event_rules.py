@@ -84,6 +84,8 @@ class EventRules(BaseModel):
     held_prepositions: frozenset[str] = frozenset()
     subject_pronouns: list[str]
     plural_pronouns: list[str] = []
+    topic_verbs: list[str] = []
+    participant_words: frozenset[str] = frozenset()
     place_prepositions: frozenset[str]
     place_nouns: frozenset[str]
     place_determiners: frozenset[str]
@@ -130,6 +132,7 @@ class EventRules(BaseModel):
             "anaphora": self.anaphora,
             "subject_pronoun": self.subject_pronouns,
             "plural_pronoun": self.plural_pronouns,
+            "topic_verb": self.topic_verbs,
             "planned": self.planned_words,
             "proposed": self.proposed_words,
             "first_person": self.first_person,

@@ -228,6 +228,7 @@ def split_sentences(title_doc: Doc, text_doc: Doc, matcher: TermMatcher, rules: 
             located = (
                 _located(country, country_starts, rules)
                 or _qualifier(country, rules)
+                or _topic(country, sentence, rules)
                 or (previous[1] and country.start - previous[0] == 1 and doc[previous[0]].lower_ in ("and", ",", "or"))
             )
             previous = (country.end, located)
@@ -423,6 +424,17 @@ def _located(span: Span, country_starts: set[int], rules: EventRules) -> bool:
     while j < len(doc) and (doc[j].text == "-" or j in country_starts):
         j += 1
     return j < len(doc) and doc[j].lower_ in rules.place_nouns
+
+
+def _topic(span: Span, sentence: Sentence, rules: EventRules) -> bool:
+    """True when the country is what talks were about: it stands after a verb of discussing in its sentence
+    with no word that brings in a participant between ("the two discussed Afghanistan", "we talked about
+    ... the Congo"; not "discussed terrorism with Pakistan's foreign minister")."""
+    doc = span.doc
+    return any(
+        end <= span.start and not any(t.lower_ in rules.participant_words for t in doc[end : span.start])
+        for _, end in sentence.terms.get("topic_verb", [])
+    )
 
 
 def _qualifier(span: Span, rules: EventRules) -> bool:

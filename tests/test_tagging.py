@@ -346,6 +346,15 @@ def test_frames_carry_instrument_and_evidence() -> None:
     assert event.evidence.concept == "legal_assistance 'extradition treaty'"
 
 
+def test_what_talks_were_about_is_no_party(tagger: Tagger) -> None:
+    """A country after a verb of discussing is a subject of the talks; one after "with" or "by" takes part."""
+    first = "Malaysia's foreign minister met his Thai counterpart on Monday. The two discussed Indonesia."
+    assert events(tagger, first) == [("dialogue", "MY-TH", "held")]
+    assert events(tagger, "The ministers discussed improving relations between Greece and Turkey.") == []
+    with_party = "Malaysia's foreign minister discussed terrorism with his Thai counterpart on Monday."
+    assert events(tagger, with_party) == [("dialogue", "MY-TH", "held")]
+
+
 def test_one_happening_is_one_event(tagger: Tagger) -> None:
     text = (
         "Malaysia and Indonesia held talks on terrorism on Monday. The two sides signed a memorandum of "
