@@ -168,7 +168,7 @@ def surnames(doc: Doc, found: list[Span]) -> list[Span]:
     first_seen: dict[str, tuple[int, str]] = {}
     for span in found:
         last = span[-1].text
-        if span.kb_id_ == "official" and len(span) > 1 and last.istitle() and not span[-1].is_stop:
+        if span.kb_id_ == "official" and len(span) > 1 and last.isalpha() and last.istitle() and not span[-1].is_stop:
             first_seen.setdefault(last, (span.end, span.label_))
     if not first_seen:
         return []
