@@ -111,6 +111,8 @@ class StatusReader:
             return False
         # "U.S., Kenya Leaders Agree": the parser may take "U.S." for a second subject or a modifier before the verb
         subjects = [c for c in verb.children if c.dep_ == "nsubj" or (c.dep_ == "npadvmod" and c.i < verb.i)]
+        if not subjects and verb.dep_ == "conj":  # "X and Y met on Monday and agreed to ...": the shared subject
+            subjects = [c for c in verb.head.children if c.dep_ == "nsubj"]
         # "the minister, who met X and Y, vowed": the clauses inside a subject are not the subject
         inside = [t for subject in subjects for t in _phrase(subject, CLAUSE_DEPS | {"relcl", "acl"})]
         named = {countries[t.i] for t in inside if t.i in countries}

@@ -328,6 +328,13 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             "Prince Abdullah on terrorism.",
             [("dialogue", "SA-US", "held")],
         ),
+        # a past verb coordinated with a future one is not future, and shares its head's joint subject
+        (
+            "",
+            "The United Kingdom and Australia will continue to work closely against terrorism, and agreed to "
+            "increase levels of cooperation.",
+            [("dialogue", "AU-GB", "held")],
+        ),
     ],
 )
 def test_status_read_from_the_parse(title: str, text: str, expected: list[tuple[str, str, str]]) -> None:
