@@ -123,6 +123,9 @@ def events(tagger: Tagger, text: str, title: str = "", year: int = 2026) -> list
             [("dialogue", "PK-US", "planned")],
         ),
         ("Pak-US counterterrorism dialogue concludes in Washington.", [("dialogue", "PK-US", "held")]),
+        # the region's press's own short forms
+        ("PH and US officials signed a counter-terrorism MoU in Manila.", [("agreement", "PH-US", "signed")]),
+        ("RI-Australia counter-terrorism talks were held in Jakarta.", [("dialogue", "AU-ID", "held")]),
         # an agreement reached is the outcome of talks, not an instrument signed
         (
             "Malaysia and Thailand reached an agreement on Monday to share intelligence on militants.",
