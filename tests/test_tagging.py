@@ -123,6 +123,8 @@ def events(tagger: Tagger, text: str, title: str = "", year: int = 2026) -> list
             [("dialogue", "PK-US", "planned")],
         ),
         ("Pak-US counterterrorism dialogue concludes in Washington.", [("dialogue", "PK-US", "held")]),
+        # a misspelt verb of signing next to an instrument
+        ("Malaysia and Thailand singed an MoU on counter-terrorism.", [("agreement", "MY-TH", "signed")]),
         # the region's press's own short forms
         ("PH and US officials signed a counter-terrorism MoU in Manila.", [("agreement", "PH-US", "signed")]),
         ("RI-Australia counter-terrorism talks were held in Jakarta.", [("dialogue", "AU-ID", "held")]),
