@@ -85,6 +85,7 @@ class EventRules(BaseModel):
     subject_pronouns: list[str]
     plural_pronouns: list[str] = []
     topic_verbs: list[str] = []
+    audiences: list[str] = []
     participant_words: frozenset[str] = frozenset()
     place_prepositions: frozenset[str]
     place_nouns: frozenset[str]
@@ -133,6 +134,7 @@ class EventRules(BaseModel):
             "subject_pronoun": self.subject_pronouns,
             "plural_pronoun": self.plural_pronouns,
             "topic_verb": self.topic_verbs,
+            "audience": self.audiences,
             "planned": self.planned_words,
             "proposed": self.proposed_words,
             "first_person": self.first_person,

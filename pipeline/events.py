@@ -289,12 +289,18 @@ def _triggers(terms: Terms, rules: EventRules) -> Iterator[Trigger]:
             if nouns and verbs:
                 noun, _ = min(((n, v) for n in nouns for v in verbs), key=lambda p: abs(p[0][0] - p[1][0]))
                 yield etype, noun, 0, "dialogue.nouns+verbs"
-            elif phrases := terms.get("dialogue.phrases", []):
+            elif phrases := _with_governments(terms.get("dialogue.phrases", []), terms.get("audience", [])):
                 yield etype, min(phrases), 0, "dialogue.phrases"
         else:
             words = terms.get(f"{etype}.nouns", []) + terms.get(f"{etype}.phrases", [])
             if words:
                 yield etype, min(words), 0, f"{etype}.words"
+
+
+def _with_governments(phrases: list[tuple[int, int]], audiences: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The dialogue phrases that are not a meeting with an audience ("a meeting with journalists",
+    "speaking with reporters"): an audience word within two tokens after the phrase."""
+    return [(s, e) for s, e in phrases if not any(e <= a < e + 2 for a, _ in audiences)]
 
 
 def _frame(

@@ -367,6 +367,31 @@ def test_what_talks_were_about_is_no_party(tagger: Tagger) -> None:
     assert events(tagger, with_party) == [("dialogue", "MY-TH", "held")]
 
 
+@pytest.mark.parametrize(
+    "title, text, expected",
+    [
+        # a call named by how it was made took place
+        (
+            "",
+            "Egypt's president pledged support to his Somali counterpart against al Shabaab in a telephone call.",
+            [("dialogue", "EG-SO", "held")],
+        ),
+        # a meeting with an audience is no meeting of governments
+        ("", "Malaysian and Thai officials spoke with reporters about terrorism on Monday.", []),
+        # "may" before a verb of meeting is still to come, even in a headline's capitals
+        ("Egypt, Russia May Convene Counterterrorism Consultations", "", [("dialogue", "EG-RU", "planned")]),
+        # "later" with a past tense tells what came next
+        (
+            "",
+            "Malaysia's foreign minister later met his Thai counterpart to discuss terrorism.",
+            [("dialogue", "MY-TH", "held")],
+        ),
+    ],
+)
+def test_how_reporters_tell_a_happening(tagger: Tagger, title: str, text: str, expected: list) -> None:
+    assert events(tagger, text, title) == expected
+
+
 def test_one_happening_is_one_event(tagger: Tagger) -> None:
     text = (
         "Malaysia and Indonesia held talks on terrorism on Monday. The two sides signed a memorandum of "
