@@ -437,6 +437,12 @@ def test_concepts_case_rules_and_hierarchy(tagger: Tagger) -> None:
     assert mention.field == "text" and mention.text == "ISIS-Khorasan" and mention.start == 0
 
 
+def test_combating_terror_is_counter_terrorism_unless_it_is_its_financing(tagger: Tagger) -> None:
+    assert "counter_terrorism" in tagger.tag_texts("", "Three teams will work on combating terror and crime.").concepts
+    financing = tagger.tag_texts("", "They signed an MoU on combating terror financing.").concepts
+    assert "terrorist_financing" in financing and "counter_terrorism" not in financing
+
+
 def test_full_mode_finds_entities_in_relevant_articles_only() -> None:
     tagger = get_tagger("full", str(PROJECT_DIR / "config"))
     result = tagger.tag_texts(
