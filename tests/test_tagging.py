@@ -123,6 +123,7 @@ def events(tagger: Tagger, text: str, title: str = "", year: int = 2026) -> list
             [("dialogue", "PK-US", "planned")],
         ),
         ("Pak-US counterterrorism dialogue concludes in Washington.", [("dialogue", "PK-US", "held")]),
+        ("Canada and Mexico signed a defence co-operation arrangement.", [("agreement", "CA-MX", "signed")]),
         # a misspelt verb of signing next to an instrument
         ("Malaysia and Thailand singed an MoU on counter-terrorism.", [("agreement", "MY-TH", "signed")]),
         # the region's press's own short forms
@@ -375,6 +376,12 @@ def test_what_talks_were_about_is_no_party(tagger: Tagger) -> None:
             "",
             "Egypt's president pledged support to his Somali counterpart against al Shabaab in a telephone call.",
             [("dialogue", "EG-SO", "held")],
+        ),
+        # a meeting named by what is to be done at it
+        (
+            "",
+            "Theresa May and Emmanuel Macron will agree counter-terrorism measures at a summit.",
+            [("dialogue", "FR-GB", "planned")],
         ),
         # a meeting with an audience is no meeting of governments
         ("", "Malaysian and Thai officials spoke with reporters about terrorism on Monday.", []),
