@@ -366,6 +366,12 @@ def test_what_talks_were_about_is_no_party(tagger: Tagger) -> None:
     assert events(tagger, "The ministers discussed improving relations between Greece and Turkey.") == []
     with_party = "Malaysia's foreign minister discussed terrorism with his Thai counterpart on Monday."
     assert events(tagger, with_party) == [("dialogue", "MY-TH", "held")]
+    # the end of a quotation ends what was discussed: the speaker after it takes part
+    quoted = (
+        "\u201cThe matters discussed included terrorism financing,\u201d the Australian minister said after talks "
+        "with his Indonesian counterpart."
+    )
+    assert events(tagger, quoted) == [("dialogue", "AU-ID", "held")]
 
 
 @pytest.mark.parametrize(
