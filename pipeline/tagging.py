@@ -126,12 +126,16 @@ class CountryMatcher:
         self.exact = PhraseMatcher(nlp.vocab, attr="ORTH")
         self.prefixes = Matcher(nlp.vocab)
         self.initials = Matcher(nlp.vocab)  # officials' names with a middle initial
+        self.surnames: set[str] = set()  # last words of officials named in more than one word
         grouped: dict[tuple[str, bool, str], list[Doc]] = {}
         for form in forms:
             key = f"{form.code}|{form.kind}"
-            if form.kind == "official" and len(words := form.text.split()) == 2:
+            words = form.text.split()
+            if form.kind == "official" and len(words) == 2:
                 initial = {"TEXT": {"REGEX": r"^[A-Z]\.$"}}
                 self.initials.add(key, [[{"ORTH": words[0]}, initial, {"ORTH": words[1]}]])
+            if form.kind == "official" and len(words) > 1 and _surname_like(words[-1], nlp.vocab):
+                self.surnames.add(words[-1])
             if form.kind == "prefix":
                 attr = "ORTH" if form.exact else "LOWER"
                 text = form.text if form.exact else form.text.lower()
@@ -159,25 +163,28 @@ class CountryMatcher:
 
     def set_annotations(self, doc: Doc, spans: list[Span]) -> None:
         found = filter_spans(spans)
-        doc.spans["countries"] = sorted(found + surnames(doc, found), key=lambda s: s.start)
+        doc.spans["countries"] = sorted(found + self.surnames_alone(doc, found), key=lambda s: s.start)
+
+    def surnames_alone(self, doc: Doc, found: list[Span]) -> list[Span]:
+        """The last word of an official named in full ("Condoleezza Rice") where it stands alone after that
+        name in the document ("Rice said"): a span of the official's country for each such word."""
+        first_seen: dict[str, tuple[int, str]] = {}
+        for span in found:
+            if span.kb_id_ == "official" and len(span) > 1 and span[-1].text in self.surnames:
+                first_seen.setdefault(span[-1].text, (span.end, span.label_))
+        if not first_seen:
+            return []
+        covered = {i for span in found for i in range(span.start, span.end)}
+        return [
+            Span(doc, token.i, token.i + 1, label=first_seen[token.text][1], kb_id="official")
+            for token in doc
+            if token.text in first_seen and token.i >= first_seen[token.text][0] and token.i not in covered
+        ]
 
 
-def surnames(doc: Doc, found: list[Span]) -> list[Span]:
-    """The last word of an official named in full ("Condoleezza Rice") where it stands alone after that
-    name in the document ("Rice said"): a span of the official's country for each such word."""
-    first_seen: dict[str, tuple[int, str]] = {}
-    for span in found:
-        last = span[-1].text
-        if span.kb_id_ == "official" and len(span) > 1 and last.isalpha() and last.istitle() and not span[-1].is_stop:
-            first_seen.setdefault(last, (span.end, span.label_))
-    if not first_seen:
-        return []
-    covered = {i for span in found for i in range(span.start, span.end)}
-    return [
-        Span(doc, token.i, token.i + 1, label=first_seen[token.text][1], kb_id="official")
-        for token in doc
-        if token.text in first_seen and token.i >= first_seen[token.text][0] and token.i not in covered
-    ]
+def _surname_like(word: str, vocab: Vocab) -> bool:
+    """A plain capitalised word that is no stop word ("Rice", not "May" or "Jr.")."""
+    return word.isalpha() and word.istitle() and not vocab[word].is_stop
 
 
 @Language.factory("newswatch_taxonomy", default_config={"taxonomy_path": None})

@@ -129,6 +129,23 @@ def events(tagger: Tagger, text: str, title: str = "", year: int = 2026) -> list
         # the region's press's own short forms
         ("PH and US officials signed a counter-terrorism MoU in Manila.", [("agreement", "PH-US", "signed")]),
         ("RI-Australia counter-terrorism talks were held in Jakarta.", [("dialogue", "AU-ID", "held")]),
+        # a call named by how it was made took place
+        (
+            "Egypt's president pledged support to his Somali counterpart against al Shabaab in a telephone call.",
+            [("dialogue", "EG-SO", "held")],
+        ),
+        # a meeting named by what is to be done at it
+        (
+            "Theresa May and Emmanuel Macron will agree counter-terrorism measures at a summit.",
+            [("dialogue", "FR-GB", "planned")],
+        ),
+        # a meeting with an audience is no meeting of governments
+        ("Malaysian and Thai officials spoke with reporters about terrorism on Monday.", []),
+        # "later" with a past tense tells what came next
+        (
+            "Malaysia's foreign minister later met his Thai counterpart to discuss terrorism.",
+            [("dialogue", "MY-TH", "held")],
+        ),
         # an agreement reached is the outcome of talks, not an instrument signed
         (
             "Malaysia and Thailand reached an agreement on Monday to share intelligence on militants.",
@@ -374,35 +391,9 @@ def test_what_talks_were_about_is_no_party(tagger: Tagger) -> None:
     assert events(tagger, quoted) == [("dialogue", "AU-ID", "held")]
 
 
-@pytest.mark.parametrize(
-    "title, text, expected",
-    [
-        # a call named by how it was made took place
-        (
-            "",
-            "Egypt's president pledged support to his Somali counterpart against al Shabaab in a telephone call.",
-            [("dialogue", "EG-SO", "held")],
-        ),
-        # a meeting named by what is to be done at it
-        (
-            "",
-            "Theresa May and Emmanuel Macron will agree counter-terrorism measures at a summit.",
-            [("dialogue", "FR-GB", "planned")],
-        ),
-        # a meeting with an audience is no meeting of governments
-        ("", "Malaysian and Thai officials spoke with reporters about terrorism on Monday.", []),
-        # "may" before a verb of meeting is still to come, even in a headline's capitals
-        ("Egypt, Russia May Convene Counterterrorism Consultations", "", [("dialogue", "EG-RU", "planned")]),
-        # "later" with a past tense tells what came next
-        (
-            "",
-            "Malaysia's foreign minister later met his Thai counterpart to discuss terrorism.",
-            [("dialogue", "MY-TH", "held")],
-        ),
-    ],
-)
-def test_how_reporters_tell_a_happening(tagger: Tagger, title: str, text: str, expected: list) -> None:
-    assert events(tagger, text, title) == expected
+def test_may_before_a_verb_of_meeting_is_planned_even_in_a_headline(tagger: Tagger) -> None:
+    title = "Egypt, Russia May Convene Counterterrorism Consultations"  # a headline's capitals hide the modal
+    assert events(tagger, "", title) == [("dialogue", "EG-RU", "planned")]
 
 
 def test_one_happening_is_one_event(tagger: Tagger) -> None:
