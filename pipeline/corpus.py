@@ -48,6 +48,8 @@ GOVERNMENT_HOSTS = {
     "usembassy.gov": "US",
     "mil": "US",
     "whitehouse.gov": "US",
+    "archives.gov": "US",  # the White House archives of past administrations (obamawhitehouse.archives.gov, ...)
+    "presidency.ucsb.edu": "US",  # The American Presidency Project: the President's own documents
     "defenselink.mil": "US",
     "gov.uk": "GB",
     "dfat.gov.au": "AU",
