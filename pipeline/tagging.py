@@ -163,18 +163,23 @@ class CountryMatcher:
 
     def set_annotations(self, doc: Doc, spans: list[Span]) -> None:
         found = filter_spans(spans)
-        doc.spans["countries"] = sorted(found + self.surnames_alone(doc, found), key=lambda s: s.start)
+        surnames = self.surnames_alone(doc, found)
+        taken = {span.start for span in surnames}
+        found = [span for span in found if span.start not in taken]
+        doc.spans["countries"] = sorted(found + surnames, key=lambda s: s.start)
 
     def surnames_alone(self, doc: Doc, found: list[Span]) -> list[Span]:
         """The last word of an official named in full ("Condoleezza Rice") where it stands alone after that
-        name in the document ("Rice said"): a span of the official's country for each such word."""
+        name in the document ("Rice said"): a span of the official's country for each such word. The official
+        is meant even where the word is also a country's name ("Lisa Monaco ... Ms. Monaco")."""
         first_seen: dict[str, tuple[int, str]] = {}
         for span in found:
             if span.kb_id_ == "official" and len(span) > 1 and span[-1].text in self.surnames:
                 first_seen.setdefault(span[-1].text, (span.end, span.label_))
         if not first_seen:
             return []
-        covered = {i for span in found for i in range(span.start, span.end)}
+        kept = [span for span in found if len(span) > 1 or span[0].text not in first_seen]  # not a lone surname
+        covered = {i for span in kept for i in range(span.start, span.end)}
         return [
             Span(doc, token.i, token.i + 1, label=first_seen[token.text][1], kb_id="official")
             for token in doc

@@ -95,6 +95,12 @@ def test_officials_with_a_middle_initial_and_by_surname_after_the_full_name() ->
         ("Rice", "US"),
     ]
     assert named("Theresa May flew to India in May.") == [("Theresa May", "GB"), ("India", "IN")]
+    # a surname that is also a country's name is the official after the full name
+    assert named("Lisa Monaco met Prime Minister Sarraj of Libya. Ms. Monaco thanked him.") == [
+        ("Lisa Monaco", "US"),
+        ("Libya", "LY"),
+        ("Monaco", "US"),
+    ]
 
 
 @pytest.fixture(scope="module", params=["fast", "full"])
@@ -351,6 +357,13 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             "Prince Abdullah on terrorism.",
             [("dialogue", "SA-US", "held")],
         ),
+        # the infinitive of the object of a verb still to come
+        (
+            "",
+            "President Bush will receive Philippine President Arroyo on July 30, and they will have an opportunity "
+            "to discuss cooperation on counterterrorism.",
+            [("dialogue", "PH-US", "planned")],
+        ),
         # a past verb coordinated with a future one is not future, and shares its head's joint subject
         (
             "",
@@ -389,6 +402,18 @@ def test_what_talks_were_about_is_no_party(tagger: Tagger) -> None:
         "with his Indonesian counterpart."
     )
     assert events(tagger, quoted) == [("dialogue", "AU-ID", "held")]
+
+
+def test_where_a_journey_or_a_war_goes_is_no_party(tagger: Tagger) -> None:
+    """A journey's stop ("en route Brussels, Belgium") names a place; "Russia's war against Ukraine" a topic."""
+    title = "Press Gaggle by Senior Administration Officials en route Brussels, Belgium"
+    text = "President Obama spoke by phone with President Putin of Russia about terrorism."
+    assert events(tagger, text, title) == [("dialogue", "RU-US", "held")]
+    war = (
+        "Tunisian and U.S. officials discussed security cooperation. Discussions also reflected on the global "
+        "consequences of Russia's war against Ukraine."
+    )
+    assert events(tagger, war) == [("dialogue", "TN-US", "held")]
 
 
 def test_may_before_a_verb_of_meeting_is_planned_even_in_a_headline(tagger: Tagger) -> None:
