@@ -386,7 +386,15 @@ def test_frames_carry_instrument_and_evidence() -> None:
     )
     assert (event.instrument, event.status) == ("extradition_treaty", "signed")
     assert event.evidence.trigger == "agreement.verbs+instruments" and event.evidence.status == "parse:done"
-    assert event.evidence.concept == "legal_assistance 'extradition treaty'"
+    assert event.evidence.concept == "counter_terrorism 'terrorism'"
+
+
+def test_an_extradition_treaty_is_ct_only_when_tied_to_terrorism(tagger: Tagger) -> None:
+    """Extradition and legal assistance alone (drugs, fraud) are no counter-terrorism (docs/labelling.md)."""
+    text = "Mexico and the United States signed an extradition treaty to fight drug trafficking and fraud."
+    result = tagger.tag_texts("", text, 2026)
+    assert [(e.type, e.dyad, e.ct_relevant) for e in result.events] == [("agreement", "MX-US", False)]
+    assert result.concepts == ["legal_assistance"]
 
 
 def test_what_talks_were_about_is_no_party(tagger: Tagger) -> None:
