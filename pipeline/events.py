@@ -437,8 +437,11 @@ def _topic(span: Span, sentence: Sentence, rules: EventRules) -> bool:
     with no word that brings in a participant between ("the two discussed Afghanistan", "we talked about
     ... the Congo"; not "discussed terrorism with Pakistan's foreign minister")."""
     doc = span.doc
+    start = span.start - 1 if span.start > 0 and doc[span.start - 1].lower_ == "the" else span.start
+    if start > 0 and doc[start - 1].lower_ in ("and", "or"):
+        start -= 1  # "talked about Darfur and the Sudan": the next item of the same list
     return any(
-        end <= span.start and not any(t.lower_ in rules.participant_words for t in doc[end : span.start])
+        end <= span.start and not any(t.lower_ in rules.participant_words for t in doc[end:start])
         for _, end in sentence.terms.get("topic_verb", [])
     )
 

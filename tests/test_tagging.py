@@ -89,6 +89,7 @@ def test_officials_with_a_middle_initial_and_by_surname_after_the_full_name() ->
         return [(s.text, s.label_) for s in doc.spans["countries"]]
 
     assert named("Attorney General Alberto R. Gonzales arrived.") == [("Alberto R. Gonzales", "US")]
+    assert named("U-S envoy Thomas Pickering met Pakistani officials.") == [("U-S", "US"), ("Pakistani", "PK")]
     assert named("Rice spoke first. Condoleezza Rice met Downer; Rice said so.") == [
         ("Condoleezza Rice", "US"),
         ("Downer", "AU"),
@@ -357,6 +358,12 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             "Prince Abdullah on terrorism.",
             [("dialogue", "SA-US", "held")],
         ),
+        # talks that ended after four days took place ("ended without agreement" is what fails)
+        (
+            "",
+            "Senior U.S. and Indian defense officials have ended four days of talks in Washington on terrorism.",
+            [("dialogue", "IN-US", "held")],
+        ),
         # the infinitive of the object of a verb still to come
         (
             "",
@@ -402,6 +409,8 @@ def test_what_talks_were_about_is_no_party(tagger: Tagger) -> None:
     first = "Malaysia's foreign minister met his Thai counterpart on Monday. The two discussed Indonesia."
     assert events(tagger, first) == [("dialogue", "MY-TH", "held")]
     assert events(tagger, "The ministers discussed improving relations between Greece and Turkey.") == []
+    listed = "President Obasanjo of Nigeria met President Bush. The two presidents talked about Darfur and the Sudan."
+    assert events(tagger, listed) == [("dialogue", "NG-US", "held")]
     with_party = "Malaysia's foreign minister discussed terrorism with his Thai counterpart on Monday."
     assert events(tagger, with_party) == [("dialogue", "MY-TH", "held")]
     # the end of a quotation ends what was discussed: the speaker after it takes part
