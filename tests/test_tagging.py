@@ -170,6 +170,13 @@ def events(tagger: Tagger, text: str, title: str = "", year: int = 2026) -> list
             [("agreement", "ID-MY", "signed")],
         ),
         ("Indian and Bangladeshi troops began a joint exercise against militants.", [("material", "BD-IN", "held")]),
+        # a visit "with" someone is a meeting, a visit "to" a place is not
+        (
+            "U.S. General Votel said he had good visits yesterday and this morning with Lebanese President Michel "
+            "Aoun on the fight against Daesh.",
+            [("dialogue", "LB-US", "held")],
+        ),
+        ("The U.S. general made a visit to Lebanon with his staff to see the fight against Daesh.", []),
         (
             "Malaysia called for closer cooperation with the United States against terrorism.",
             [("intent", "MY-US", "proposed")],
