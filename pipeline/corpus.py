@@ -50,6 +50,7 @@ GOVERNMENT_HOSTS = {
     "whitehouse.gov": "US",
     "archives.gov": "US",  # the White House archives of past administrations (obamawhitehouse.archives.gov, ...)
     "presidency.ucsb.edu": "US",  # The American Presidency Project: the President's own documents
+    "webarchive.library.unt.edu": "US",  # the UNT Libraries' archive of U.S. federal sites (End of Term)
     "defenselink.mil": "US",
     "gov.uk": "GB",
     "dfat.gov.au": "AU",
