@@ -365,6 +365,14 @@ def test_bilateral_events(tagger: Tagger, text: str, expected: list[tuple[str, s
             "Prince Abdullah on terrorism.",
             [("dialogue", "SA-US", "held")],
         ),
+        # an interjection "No" before the subject denies a question, not the talks ("no agreement" is a det)
+        (
+            "",
+            "SECRETARY POWELL: No, and my conversation with the Saudi foreign minister demonstrated again that we "
+            "are united against terror.",
+            [("dialogue", "SA-US", "held")],
+        ),
+        ("", "No agreement on terrorism was signed by Pakistan and India.", []),
         # talks that ended after four days took place ("ended without agreement" is what fails)
         (
             "",
