@@ -53,6 +53,7 @@ class Candidate:
     trigger: tuple[int, int]
     distance: int
     rule: str
+    beside_others: bool = False  # a sentence after it holds another pair's frame (see _about_their_own)
 
 
 def candidates(
@@ -88,7 +89,23 @@ def candidates(
             ):
                 continue  # a meeting of one government's own body, or the speaker's three-way meeting
             found.append(Candidate(sentence, _following(sentences, n, rules), parties, via, *trigger))
-    return found + ([] if three_met else _article_candidates(sentences, headline, found, rules, speaks_for))
+    found += [] if three_met else _article_candidates(sentences, headline, found, rules, speaks_for)
+    return _about_their_own(found)
+
+
+def _about_their_own(found: list[Candidate]) -> list[Candidate]:
+    """A following sentence that holds frames of other country pairs only speaks of another happening: it
+    does not say what this frame was about ("... agreed to meet Macron and Merkel to discuss counter-terrorism"
+    after a call of two others)."""
+    pairs: dict[int, set[frozenset[str]]] = {}
+    for candidate in found:
+        pairs.setdefault(id(candidate.sentence), set()).add(frozenset(candidate.parties))
+    for candidate in found:
+        own = frozenset(candidate.parties)
+        following = [s for s in candidate.following if own in pairs.get(id(s), {own})]
+        candidate.beside_others = len(following) < len(candidate.following)
+        candidate.following = following
+    return found
 
 
 def _multilateral(sentence: Sentence) -> bool:
@@ -354,7 +371,7 @@ def _frame(
         ),
         None,
     )
-    if concept is None and relevance >= rules.ct.article_relevance:
+    if concept is None and relevance >= rules.ct.article_relevance and not candidate.beside_others:
         concept = f"article relevance {relevance:.2f}"
     return Event(
         type=etype,

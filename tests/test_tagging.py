@@ -411,6 +411,21 @@ def test_frames_carry_instrument_and_evidence() -> None:
     assert event.evidence.concept == "counter_terrorism 'terrorism'"
 
 
+def test_what_follows_about_another_pair_does_not_make_a_frame_ct(tagger: Tagger) -> None:
+    """A sentence after a call that holds a frame of two other countries speaks of another happening: its
+    counter-terrorism (and the article relevance it lends) is not what the call was about."""
+    result = tagger.tag_texts(
+        "PM call with President Erdogan of Turkey",
+        "The Prime Minister spoke to President Erdogan of Turkey today about the situation in northern Syria. The "
+        "Prime Minister and the President agreed to look for an opportunity to meet French President Macron and "
+        "German Chancellor Merkel to discuss counter-terrorism and migration.",
+        2019,
+        "GB",
+    )
+    call = next(e for e in result.events if e.dyad == "GB-TR")
+    assert (call.type, call.status, call.ct_relevant) == ("dialogue", "held", False)
+
+
 def test_an_extradition_treaty_is_ct_only_when_tied_to_terrorism(tagger: Tagger) -> None:
     """Extradition and legal assistance alone (drugs, fraud) are no counter-terrorism (docs/labelling.md)."""
     text = "Mexico and the United States signed an extradition treaty to fight drug trafficking and fraud."
