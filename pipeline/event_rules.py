@@ -92,6 +92,7 @@ class EventRules(BaseModel):
     place_determiners: frozenset[str]
     modifier_suffixes: frozenset[str]
     posted_nouns: frozenset[str]
+    people_nouns: frozenset[str] = frozenset()
     first_person: list[str]
     with_speaker: list[str]
     sentence_final_abbreviations: list[str]

@@ -428,7 +428,8 @@ def _window_status(sentence: Sentence, candidate: Candidate, rules: EventRules, 
 
 def _located(span: Span, country_starts: set[int], rules: EventRules) -> bool:
     """True when the country is the object of a place preposition, possibly after a determiner ("the",
-    "both", "northern"), or names a place with the noun after it ("the Pakistan-Afghanistan border")."""
+    "both", "northern"), names a place with the noun after it ("the Pakistan-Afghanistan border"), where an
+    envoy serves ("ambassador to India") or whose people are meant ("the people of Libya")."""
     doc = span.doc
     i = span.start - 1
     if i >= 0 and doc[i].lower_ in rules.place_determiners:
@@ -437,6 +438,8 @@ def _located(span: Span, country_starts: set[int], rules: EventRules) -> bool:
         return True
     if i >= 1 and doc[i].lower_ in ("to", "in") and doc[i - 1].lower_ in rules.posted_nouns:
         return True  # "Pakistan's ambassador to India": where the envoy serves
+    if i >= 1 and doc[i].lower_ == "of" and doc[i - 1].lower_ in rules.people_nouns:
+        return True  # "the people of Libya": its people, not its government
     if i >= 1 and doc[i].text == ",":  # "in Munich, Germany": the country of a place
         k = i - 1
         while k > 0 and doc[k].is_title and k > i - 4:

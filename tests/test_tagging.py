@@ -452,7 +452,8 @@ def test_what_talks_were_about_is_no_party(tagger: Tagger) -> None:
 
 
 def test_where_a_journey_or_a_war_goes_is_no_party(tagger: Tagger) -> None:
-    """A journey's stop ("en route Brussels, Belgium") names a place; "Russia's war against Ukraine" a topic."""
+    """A journey's stop ("en route Brussels, Belgium") names a place, "Russia's war against Ukraine" a topic,
+    "the people of Libya" no government."""
     title = "Press Gaggle by Senior Administration Officials en route Brussels, Belgium"
     text = "President Obama spoke by phone with President Putin of Russia about terrorism."
     assert events(tagger, text, title) == [("dialogue", "RU-US", "held")]
@@ -461,6 +462,10 @@ def test_where_a_journey_or_a_war_goes_is_no_party(tagger: Tagger) -> None:
         "consequences of Russia's war against Ukraine."
     )
     assert events(tagger, war) == [("dialogue", "TN-US", "held")]
+    people = "We agreed that it is important to continue our work to deliver services to the people of Libya."
+    title = "Remarks With Saudi Foreign Minister Adel al-Jubeir After Their Meeting"
+    remarks = tagger.tag_texts(title, people, 2016, "US")
+    assert [(e.type, e.dyad, e.status) for e in remarks.events] == [("dialogue", "SA-US", "held")]
 
 
 def test_may_before_a_verb_of_meeting_is_planned_even_in_a_headline(tagger: Tagger) -> None:
