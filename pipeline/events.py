@@ -39,6 +39,7 @@ class Sentence:
     # "fighters returning from Syria"), which names where, not who
     countries: list[tuple[str, str, bool]] = field(default_factory=list)
     title: bool = False
+    topics: set[str] = field(default_factory=set)  # countries named as what talks were about (see _topic)
 
 
 @dataclass
@@ -168,7 +169,7 @@ def _elsewhere(sentence: Sentence, parties: list[str]) -> bool:
     """A sentence that names only other countries, or one of the parties only as a place, speaks of another
     happening ("a National Security Council meeting in Islamabad")."""
     named = {code for code, _, located in sentence.countries if not located}
-    places = {code for code, _, located in sentence.countries if located}
+    places = {code for code, _, located in sentence.countries if located} - sentence.topics
     return bool(named and not named & set(parties)) or bool(not named and places & set(parties))
 
 
@@ -242,10 +243,13 @@ def split_sentences(title_doc: Doc, text_doc: Doc, matcher: TermMatcher, rules: 
                 continue
             sentence = sentences[bisect_right(starts, country.start) - 1]
             # "in Iraq and Syria": a country listed right after a located one is located too
+            topic = _topic(country, sentence, rules)
+            if topic:
+                sentence.topics.add(country.label_)
             located = (
                 _located(country, country_starts, rules)
                 or _qualifier(country, rules)
-                or _topic(country, sentence, rules)
+                or topic
                 or (previous[1] and country.start - previous[0] == 1 and doc[previous[0]].lower_ in ("and", ",", "or"))
             )
             previous = (country.end, located)

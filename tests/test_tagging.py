@@ -468,6 +468,14 @@ def test_where_a_journey_or_a_war_goes_is_no_party(tagger: Tagger) -> None:
     assert [(e.type, e.dyad, e.status) for e in remarks.events] == [("dialogue", "SA-US", "held")]
 
 
+def test_a_party_named_as_a_topic_is_still_in_the_headlines_talks(tagger: Tagger) -> None:
+    """A statement headed by two countries whose sentence of talks names one of them only as a topic speaks of
+    those talks (a topic is no place of another happening)."""
+    text = "Today we discussed India's role in Afghanistan and our counterterrorism cooperation."
+    result = tagger.tag_texts("U.S.-India Relations", text, 2009, "US")
+    assert [(e.type, e.dyad, e.status, e.ct_relevant) for e in result.events] == [("dialogue", "IN-US", "held", True)]
+
+
 def test_may_before_a_verb_of_meeting_is_planned_even_in_a_headline(tagger: Tagger) -> None:
     title = "Egypt, Russia May Convene Counterterrorism Consultations"  # a headline's capitals hide the modal
     assert events(tagger, "", title) == [("dialogue", "EG-RU", "planned")]
