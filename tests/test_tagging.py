@@ -439,6 +439,11 @@ def test_what_talks_were_about_is_no_party(tagger: Tagger) -> None:
     first = "Malaysia's foreign minister met his Thai counterpart on Monday. The two discussed Indonesia."
     assert events(tagger, first) == [("dialogue", "MY-TH", "held")]
     assert events(tagger, "The ministers discussed improving relations between Greece and Turkey.") == []
+    pertained = (
+        "Djibouti's foreign minister met Secretary Kerry on terrorism. The discussions pertained to the crises in the "
+        "region, notably Yemen and Somalia."
+    )
+    assert events(tagger, pertained) == [("dialogue", "DJ-US", "held")]
     listed = "President Obasanjo of Nigeria met President Bush. The two presidents talked about Darfur and the Sudan."
     assert events(tagger, listed) == [("dialogue", "NG-US", "held")]
     with_party = "Malaysia's foreign minister discussed terrorism with his Thai counterpart on Monday."
