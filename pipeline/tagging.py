@@ -125,15 +125,15 @@ class CountryMatcher:
         self.insensitive = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.exact = PhraseMatcher(nlp.vocab, attr="ORTH")
         self.prefixes = Matcher(nlp.vocab)
-        self.initials = Matcher(nlp.vocab)  # officials' names with a middle initial
+        self.initials = Matcher(nlp.vocab)  # officials' names with a middle initial: one pattern, then a lookup
+        self.initial_names: dict[tuple[str, str], str] = {}  # (first word, last word) -> "code|official"
         self.surnames: set[str] = set()  # last words of officials named in more than one word
         grouped: dict[tuple[str, bool, str], list[Doc]] = {}
         for form in forms:
             key = f"{form.code}|{form.kind}"
             words = form.text.split()
             if form.kind == "official" and len(words) == 2:
-                initial = {"TEXT": {"REGEX": r"^[A-Z]\.$"}}
-                self.initials.add(key, [[{"ORTH": words[0]}, initial, {"ORTH": words[1]}]])
+                self.initial_names.setdefault((words[0], words[1]), key)
             if form.kind == "official" and len(words) > 1 and _surname_like(words[-1], nlp.vocab):
                 self.surnames.add(words[-1])
             if form.kind == "prefix":
@@ -145,6 +145,11 @@ class CountryMatcher:
                 docs.extend(nlp.make_doc(t) for t in spellings(form.text))
         for (key, exact, _), docs in grouped.items():
             (self.exact if exact else self.insensitive).add(key, docs)
+        if self.initial_names:
+            first = sorted({pair[0] for pair in self.initial_names})
+            last = sorted({pair[1] for pair in self.initial_names})
+            initial = {"TEXT": {"REGEX": r"^[A-Z]\.$"}}
+            self.initials.add("initial", [[{"ORTH": {"IN": first}}, initial, {"ORTH": {"IN": last}}]])
 
     def __call__(self, doc: Doc) -> Doc:
         self.set_annotations(doc, self.match(doc))
@@ -152,9 +157,13 @@ class CountryMatcher:
 
     def match(self, doc: Doc) -> list[Span]:
         spans = []
-        for match_id, start, end in [*self.insensitive(doc), *self.exact(doc), *self.initials(doc)]:
+        for match_id, start, end in [*self.insensitive(doc), *self.exact(doc)]:
             code, kind = doc.vocab.strings[match_id].split("|")
             spans.append(Span(doc, start, end, label=code, kb_id=kind))
+        for _, start, end in self.initials(doc):
+            if key := self.initial_names.get((doc[start].text, doc[end - 1].text)):
+                code, kind = key.split("|")
+                spans.append(Span(doc, start, end, label=code, kb_id=kind))
         for match_id, start, end in self.prefixes(doc):
             code, kind = doc.vocab.strings[match_id].split("|")
             token = start if doc[start].text != "-" else end - 1
