@@ -39,6 +39,7 @@ class Sentence:
     # "fighters returning from Syria"), which names where, not who
     countries: list[tuple[str, str, bool]] = field(default_factory=list)
     title: bool = False
+    starts: list[int] = field(default_factory=list)  # the token offset of each of `countries`
     topics: set[str] = field(default_factory=set)  # countries named as what talks were about (see _topic)
 
 
@@ -82,6 +83,8 @@ def candidates(
         if len(parties) > 2 and len(headline) == 2 and set(headline) <= set(parties):
             parties = headline  # more countries named, but the two of the headline among them: theirs is the event
         history.extend(named)
+        if len(parties) > 2:
+            parties = _met_with(sentence, rules) or parties
         if len(parties) != 2 or _multilateral(sentence):
             continue
         for trigger in _sentence_triggers(sentence.terms, rules):
@@ -107,6 +110,24 @@ def _about_their_own(found: list[Candidate]) -> list[Candidate]:
         candidate.beside_others = len(following) < len(candidate.following)
         candidate.following = following
     return found
+
+
+def _met_with(sentence: Sentence, rules: EventRules) -> list[str]:
+    """In a sentence that names more than two countries, the two on either side of a meeting phrase that ends
+    in "with" ("Kerry met with China's foreign minister Wang Yi in Beijing, stressing the North Korean issue"):
+    the nearest country before it and the first after it."""
+    doc = sentence.span.doc
+    phrases = [(s, e) for s, e in sentence.terms.get("dialogue.phrases", []) if doc[e - 1].lower_ == "with"]
+    if not phrases:
+        return []
+    start, end = phrases[0]
+    countries = zip(sentence.starts, sentence.countries, strict=True)
+    named = [(at, code) for at, (code, _, located) in countries if not located]
+    before = [code for at, code in named if at < start]
+    after = [code for at, code in named if at >= end]
+    if before and after and before[-1] != after[0]:
+        return [before[-1], after[0]]
+    return []
 
 
 def _multilateral(sentence: Sentence) -> bool:
@@ -255,6 +276,7 @@ def split_sentences(title_doc: Doc, text_doc: Doc, matcher: TermMatcher, rules: 
             previous = (country.end, located)
             if country.end <= sentence.span.end:
                 sentence.countries.append((country.label_, country.kb_id_, located))
+                sentence.starts.append(country.start)
         out.extend(sentences)
     return out
 

@@ -170,6 +170,12 @@ def events(tagger: Tagger, text: str, title: str = "", year: int = 2026) -> list
             [("agreement", "ID-MY", "signed")],
         ),
         ("Indian and Bangladeshi troops began a joint exercise against militants.", [("material", "BD-IN", "held")]),
+        # more than two countries: the two on either side of "met with" are the meeting's
+        (
+            "U.S. Secretary of State John Kerry met with China's foreign minister Wang Yi in Beijing, stressing the "
+            "North Korean issue is a high priority for the U.S. government.",
+            [("dialogue", "CN-US", "held")],
+        ),
         # a visit "with" someone is a meeting, a visit "to" a place is not
         (
             "U.S. General Votel said he had good visits yesterday and this morning with Lebanese President Michel "
