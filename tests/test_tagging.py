@@ -176,6 +176,12 @@ def events(tagger: Tagger, text: str, title: str = "", year: int = 2026) -> list
             "North Korean issue is a high priority for the U.S. government.",
             [("dialogue", "CN-US", "held")],
         ),
+        # "a trip to four countries" is a journey, not a multilateral gathering
+        (
+            "On the last stop of a trip to four countries in Southeast Asia, Defense Secretary Chuck Hagel met today "
+            "with Philippine defense leaders.",
+            [("dialogue", "PH-US", "held")],
+        ),
         # a visit "with" someone is a meeting, a visit "to" a place is not
         (
             "U.S. General Votel said he had good visits yesterday and this morning with Lebanese President Michel "
