@@ -84,7 +84,7 @@ def candidates(
             parties = headline  # more countries named, but the two of the headline among them: theirs is the event
         history.extend(named)
         if len(parties) > 2:
-            parties = _met_with(sentence, rules) or parties
+            parties = _met_with(sentence) or parties
         if len(parties) != 2 or _multilateral(sentence):
             continue
         for trigger in _sentence_triggers(sentence.terms, rules):
@@ -112,7 +112,7 @@ def _about_their_own(found: list[Candidate]) -> list[Candidate]:
     return found
 
 
-def _met_with(sentence: Sentence, rules: EventRules) -> list[str]:
+def _met_with(sentence: Sentence) -> list[str]:
     """In a sentence that names more than two countries, the two on either side of a meeting phrase that ends
     in "with" ("Kerry met with China's foreign minister Wang Yi in Beijing, stressing the North Korean issue"):
     the nearest country before it and the first after it."""
