@@ -13,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from spacy.tokens import Doc, Span, Token
 
@@ -31,15 +31,24 @@ MAX_SENTENCE = 600
 Terms = dict[str, list[tuple[int, int]]]
 
 
+class NamedCountry(NamedTuple):
+    """A country a sentence names: its code, how it is named (name, demonym, capital, official, ...), whether
+    it is `located` (see Sentence) and its first token's offset in the Doc."""
+
+    code: str
+    kind: str
+    located: bool
+    start: int
+
+
 @dataclass
 class Sentence:
     span: Span
     terms: Terms = field(default_factory=dict)
-    # (code, kind, located) in order; `located`: the object of a place preposition ("talks in Manila",
-    # "fighters returning from Syria"), which names where, not who
-    countries: list[tuple[str, str, bool]] = field(default_factory=list)
+    # in order; `located`: the object of a place preposition ("talks in Manila", "fighters returning from
+    # Syria"), which names where, not who
+    countries: list[NamedCountry] = field(default_factory=list)
     title: bool = False
-    starts: list[int] = field(default_factory=list)  # the token offset of each of `countries`
     topics: set[str] = field(default_factory=set)  # countries named as what talks were about (see _topic)
 
 
@@ -66,14 +75,12 @@ def candidates(
     history: list[str] = []
     found: list[Candidate] = []
     sentences = split_sentences(title_doc, text_doc, matcher, rules)
-    headline = (
-        list(dict.fromkeys(code for code, _, located in sentences[0].countries if not located)) if sentences else []
-    )
+    headline = list(dict.fromkeys(c.code for c in sentences[0].countries if not c.located)) if sentences else []
     # the headline's meeting had the speaker's government as a third party: the two's talks are that meeting
     three_met = len(headline) == 2 and _speaker_third(sentences[0], headline, speaks_for)
     before: list[str] = []  # the distinct countries the sentence before named
     for n, sentence in enumerate(sentences):
-        named = [code for code, _, located in sentence.countries if not located]
+        named = [c.code for c in sentence.countries if not c.located]
         parties, via = _parties(sentence, named, history)
         if not named and len(before) == 2 and "plural_pronoun" in sentence.terms:
             parties, via = before, True  # "Bush met Blair. After talks they vowed ...": "they" are the two
@@ -121,10 +128,9 @@ def _met_with(sentence: Sentence) -> list[str]:
     if not phrases:
         return []
     start, end = phrases[0]
-    countries = zip(sentence.starts, sentence.countries, strict=True)
-    named = [(at, code) for at, (code, _, located) in countries if not located]
-    before = [code for at, code in named if at < start]
-    after = [code for at, code in named if at >= end]
+    named = [c for c in sentence.countries if not c.located]
+    before = [c.code for c in named if c.start < start]
+    after = [c.code for c in named if c.start >= end]
     if before and after and before[-1] != after[0]:
         return [before[-1], after[0]]
     return []
@@ -189,8 +195,8 @@ def _article_candidates(
 def _elsewhere(sentence: Sentence, parties: list[str]) -> bool:
     """A sentence that names only other countries, or one of the parties only as a place, speaks of another
     happening ("a National Security Council meeting in Islamabad")."""
-    named = {code for code, _, located in sentence.countries if not located}
-    places = {code for code, _, located in sentence.countries if located} - sentence.topics
+    named = {c.code for c in sentence.countries if not c.located}
+    places = {c.code for c in sentence.countries if c.located} - sentence.topics
     return bool(named and not named & set(parties)) or bool(not named and places & set(parties))
 
 
@@ -275,8 +281,7 @@ def split_sentences(title_doc: Doc, text_doc: Doc, matcher: TermMatcher, rules: 
             )
             previous = (country.end, located)
             if country.end <= sentence.span.end:
-                sentence.countries.append((country.label_, country.kb_id_, located))
-                sentence.starts.append(country.start)
+                sentence.countries.append(NamedCountry(country.label_, country.kb_id_, located, country.start))
         out.extend(sentences)
     return out
 
@@ -385,9 +390,7 @@ def _frame(
     confidence = rules.types[etype].confidence
     if candidate.via_anaphora:
         confidence -= 0.15
-    if sentence.countries and all(
-        kind == "capital" for code, kind, _ in sentence.countries if code in candidate.parties
-    ):
+    if sentence.countries and all(c.kind == "capital" for c in sentence.countries if c.code in candidate.parties):
         confidence -= 0.1
     if candidate.distance > 12:
         confidence -= 0.15
